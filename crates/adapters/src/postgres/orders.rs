@@ -1,0 +1,258 @@
+//! Orders and the stock they draw on: the repository functions, which compose inside one
+//! transaction, and the [`OrderRepository`] port over them.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use diesel::IntoSql as _;
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use domain::Error;
+use domain::order::{
+    Idempotency, Order, OrderId, OrderRequest, OrderStatus, Placement, price_order, stock_after_transition,
+};
+use domain::page::{Page, PageRequest};
+use domain::ports::OrderRepository;
+use domain::product::ManagerId;
+
+use super::PgStore;
+use super::error::{QueryResultExt as _, TxError};
+use super::models::{NewOrderRow, OrderLineRow, OrderRow, order_from_rows, quantity_column};
+use super::products::{lock_products, offset_limit, set_stocks};
+use super::schema::{idempotency_keys, order_lines, orders};
+use super::sql::{hashtext, lock_namespace, pg_advisory_xact_lock, unnest_bigint, unnest_int};
+
+/// The lines of these orders, by order then product id, in one query.
+async fn load_lines(conn: &mut AsyncPgConnection, order_ids: &[i64]) -> Result<HashMap<i64, Vec<OrderLineRow>>, Error> {
+    let rows = order_lines::table
+        .filter(order_lines::order_id.eq_any(order_ids))
+        .order((order_lines::order_id.asc(), order_lines::product_id.asc()))
+        .select(OrderLineRow::as_select())
+        .load(conn)
+        .await
+        .or_storage("loading order lines")?;
+    let mut lines: HashMap<i64, Vec<OrderLineRow>> = HashMap::with_capacity(order_ids.len());
+    for row in rows {
+        lines.entry(row.order_id).or_default().push(row);
+    }
+    Ok(lines)
+}
+
+/// The order with this id, if any.
+pub(crate) async fn find_order(conn: &mut AsyncPgConnection, id: OrderId) -> Result<Option<Order>, Error> {
+    let Some(row) = orders::table
+        .find(id.get())
+        .select(OrderRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+        .or_storage("loading an order")?
+    else {
+        return Ok(None);
+    };
+    let mut lines = load_lines(conn, &[row.id]).await?;
+    let lines = lines.remove(&row.id).unwrap_or_default();
+    order_from_rows(row, lines).map(Some)
+}
+
+/// A page of orders, newest first, and how many there are in all.
+pub(crate) async fn list_orders(conn: &mut AsyncPgConnection, page: PageRequest) -> Result<Page<Order>, Error> {
+    let total: i64 = orders::table.count().get_result(conn).await.or_storage("counting orders")?;
+    let total = u64::try_from(total).unwrap_or_default();
+    if page.offset >= total || page.limit == 0 {
+        return Ok(Page { items: Vec::new(), total });
+    }
+    let (offset, limit) = offset_limit(page);
+    let rows = orders::table
+        .select(OrderRow::as_select())
+        .order(orders::id.desc())
+        .offset(offset)
+        .limit(limit)
+        .load(conn)
+        .await
+        .or_storage("listing orders")?;
+    let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+    let mut lines = load_lines(conn, &ids).await?;
+    let items = rows
+        .into_iter()
+        .map(|row| {
+            let order_lines = lines.remove(&row.id).unwrap_or_default();
+            order_from_rows(row, order_lines)
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Page { items, total })
+}
+
+/// Places an order; to be called inside a transaction, which makes it all-or-nothing.
+///
+/// # Errors
+/// What [`price_order`] returns; [`Error::IdempotencyKeyReused`].
+pub(crate) async fn place_order(
+    conn: &mut AsyncPgConnection,
+    request: &OrderRequest,
+    idempotency: Option<&Idempotency>,
+) -> Result<Placement, Error> {
+    if let Some(idempotency) = idempotency {
+        // The key row cannot be claimed before the order it points to exists, so repeats of one
+        // key queue on a lock instead: the second sees the first's row once it commits.
+        let lock_key = format!("{} {}", idempotency.scope, idempotency.key.as_str());
+        diesel::select(pg_advisory_xact_lock(lock_namespace::IDEMPOTENCY, hashtext(lock_key)))
+            .execute(conn)
+            .await
+            .or_storage("locking an idempotency key")?;
+        let earlier: Option<(String, i64)> = idempotency_keys::table
+            .find((idempotency.scope.as_str(), idempotency.key.as_str()))
+            .select((idempotency_keys::fingerprint, idempotency_keys::order_id))
+            .first(conn)
+            .await
+            .optional()
+            .or_storage("looking up an idempotency key")?;
+        if let Some((fingerprint, order_id)) = earlier {
+            if fingerprint != idempotency.fingerprint {
+                return Err(Error::IdempotencyKeyReused);
+            }
+            let order_id = OrderId::new(order_id).map_err(anyhow::Error::new)?;
+            let order = find_order(conn, order_id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("order {order_id} of an idempotency key is missing"))?;
+            return Ok(Placement { order, replayed: true });
+        }
+    }
+
+    let products = lock_products(conn, &request.product_ids()).await?;
+    let priced = price_order(request, &products)?;
+    set_stocks(conn, &priced.stock_after).await?;
+
+    let customer = request.customer.as_ref();
+    let (order_id, created_at): (i64, DateTime<Utc>) = diesel::insert_into(orders::table)
+        .values(&NewOrderRow {
+            status: request.status.as_str(),
+            total_cents: priced.total.cents(),
+            customer_id: customer.map(|customer| customer.id.as_str()),
+            customer_email: customer.and_then(|customer| customer.email.as_ref()).map(|email| email.as_str()),
+            manager_id: request.manager_id.as_ref().map(ManagerId::as_str),
+        })
+        .returning((orders::id, orders::created_at))
+        .get_result(conn)
+        .await
+        .or_storage("inserting an order")?;
+
+    // One statement of fixed shape for any number of lines, so it is prepared once per connection.
+    let product_ids: Vec<i64> = priced.lines.iter().map(|line| line.product_id.get()).collect();
+    let quantities: Vec<i32> = priced.lines.iter().map(|line| quantity_column(line.quantity)).collect();
+    let unit_prices: Vec<i64> = priced.lines.iter().map(|line| line.unit_price.cents()).collect();
+    diesel::insert_into(order_lines::table)
+        .values(diesel::select((
+            order_id.into_sql::<BigInt>(),
+            unnest_bigint(product_ids),
+            unnest_int(quantities),
+            unnest_bigint(unit_prices),
+        )))
+        .into_columns((
+            order_lines::order_id,
+            order_lines::product_id,
+            order_lines::quantity,
+            order_lines::unit_price_cents,
+        ))
+        .execute(conn)
+        .await
+        .or_storage("inserting order lines")?;
+
+    if let Some(idempotency) = idempotency {
+        diesel::insert_into(idempotency_keys::table)
+            .values((
+                idempotency_keys::scope.eq(idempotency.scope.as_str()),
+                idempotency_keys::key.eq(idempotency.key.as_str()),
+                idempotency_keys::fingerprint.eq(idempotency.fingerprint.as_str()),
+                idempotency_keys::order_id.eq(order_id),
+            ))
+            .execute(conn)
+            .await
+            .or_storage("recording an idempotency key")?;
+    }
+
+    let order = Order {
+        id: OrderId::new(order_id).map_err(anyhow::Error::new)?,
+        lines: priced.lines,
+        total: priced.total,
+        status: request.status,
+        customer: request.customer.clone(),
+        manager_id: request.manager_id.clone(),
+        created_at,
+    };
+    Ok(Placement { order, replayed: false })
+}
+
+/// Moves an order to `status`; to be called inside a transaction.
+///
+/// # Errors
+/// [`Error::OrderNotFound`]; what [`stock_after_transition`] returns.
+pub(crate) async fn change_order_status(
+    conn: &mut AsyncPgConnection,
+    id: OrderId,
+    status: OrderStatus,
+) -> Result<Order, Error> {
+    let row = orders::table
+        .find(id.get())
+        .for_update()
+        .select(OrderRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+        .or_storage("locking an order")?
+        .ok_or(Error::OrderNotFound(id))?;
+    let mut lines = load_lines(conn, &[row.id]).await?;
+    let order = order_from_rows(row, lines.remove(&id.get()).unwrap_or_default())?;
+    let product_ids: Vec<_> = order.lines.iter().map(|line| line.product_id).collect();
+    let products = lock_products(conn, &product_ids).await?;
+    let stocks = stock_after_transition(&order, status, &products)?;
+    set_stocks(conn, &stocks).await?;
+    diesel::update(orders::table.find(id.get()))
+        .set(orders::status.eq(status.as_str()))
+        .execute(conn)
+        .await
+        .or_storage("updating an order's status")?;
+    Ok(Order { status, ..order })
+}
+
+#[async_trait]
+impl OrderRepository for PgStore {
+    #[tracing::instrument(
+        name = "pg.orders.place",
+        skip_all,
+        fields(lines = request.lines().len(), idempotent = idempotency.is_some(), order_id, replayed)
+    )]
+    async fn place(&self, request: OrderRequest, idempotency: Option<Idempotency>) -> Result<Placement, Error> {
+        let mut conn = self.connection().await?;
+        let placement = conn
+            .transaction(async |conn| Ok::<_, TxError>(place_order(conn, &request, idempotency.as_ref()).await?))
+            .await
+            .map_err(|e| e.0)?;
+        let span = tracing::Span::current();
+        span.record("order_id", placement.order.id.get());
+        span.record("replayed", placement.replayed);
+        Ok(placement)
+    }
+
+    #[tracing::instrument(name = "pg.orders.find", skip_all, fields(order_id = id.get()))]
+    async fn find(&self, id: OrderId) -> Result<Option<Order>, Error> {
+        let mut conn = self.connection().await?;
+        find_order(&mut conn, id).await
+    }
+
+    #[tracing::instrument(name = "pg.orders.list", skip_all, fields(offset = page.offset, limit = page.limit))]
+    async fn list(&self, page: PageRequest) -> Result<Page<Order>, Error> {
+        let mut conn = self.connection().await?;
+        list_orders(&mut conn, page).await
+    }
+
+    #[tracing::instrument(name = "pg.orders.change_status", skip_all, fields(order_id = id.get(), status = status.as_str()))]
+    async fn change_status(&self, id: OrderId, status: OrderStatus) -> Result<Order, Error> {
+        let mut conn = self.connection().await?;
+        conn.transaction(async |conn| Ok::<_, TxError>(change_order_status(conn, id, status).await?))
+            .await
+            .map_err(|e| e.0)
+    }
+}

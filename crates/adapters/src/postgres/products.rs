@@ -1,0 +1,365 @@
+//! Products of the catalogue: the repository functions, which compose inside one transaction, and
+//! the [`ProductRepository`] port over them.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use diesel::dsl::{not, now};
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use domain::inventory::{InventoryAction, InventoryBatch, plan_inventory};
+use domain::page::{Page, PageRequest};
+use domain::ports::ProductRepository;
+use domain::product::{
+    InventoryStatus, ManagerId, NewProduct, Product, ProductChanges, ProductFilter, ProductId, Stock,
+};
+use domain::{Error, Money};
+
+use super::PgStore;
+use super::error::{QueryResultExt as _, TxError};
+use super::models::{NewProductRow, ProductChangeset, ProductRow, products_from_rows, stock_column};
+use super::schema::products;
+use super::sql::{hashtext, lock_namespace, pg_advisory_xact_lock};
+
+/// Attempts at an automatic id before giving up: each failed one moves the sequence past every
+/// id taken, so a second attempt only fails if ids are being taken explicitly right then.
+const AUTOMATIC_ID_ATTEMPTS: usize = 5;
+
+/// The product with this id, if any.
+pub(crate) async fn find_product(conn: &mut AsyncPgConnection, id: ProductId) -> Result<Option<Product>, Error> {
+    products::table
+        .find(id.get())
+        .select(ProductRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+        .or_storage("loading a product")?
+        .map(Product::try_from)
+        .transpose()
+}
+
+/// Inserts a product with its requested id, or the next free one.
+///
+/// # Errors
+/// [`Error::ProductExists`] when the requested id is taken.
+pub(crate) async fn insert_product(conn: &mut AsyncPgConnection, product: &NewProduct) -> Result<Product, Error> {
+    let row = NewProductRow {
+        manager_id: product.manager_id.as_ref().map(ManagerId::as_str),
+        name: product.name.as_str(),
+        description: product.description.as_str(),
+        price_cents: product.price.cents(),
+        stock: stock_column(product.stock),
+    };
+    let Some(id) = product.id else { return insert_with_automatic_id(conn, &row).await };
+    let inserted = diesel::insert_into(products::table)
+        .values((products::id.eq(id.get()), &row))
+        .on_conflict(products::id)
+        .do_nothing()
+        .returning(ProductRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+        .or_storage("inserting a product with its id")?
+        .ok_or(Error::ProductExists(id))?;
+    // Automatic ids must skip the one just taken. Only ever moving the sequence forward keeps a
+    // concurrent `nextval` from being handed out twice.
+    diesel::sql_query(
+        "SELECT setval(pg_get_serial_sequence('products', 'id'), $1) \
+         WHERE $1 > COALESCE(pg_sequence_last_value(pg_get_serial_sequence('products', 'id')::regclass), 0)",
+    )
+    .bind::<BigInt, _>(id.get())
+    .execute(conn)
+    .await
+    .or_storage("moving the product id sequence past an explicit id")?;
+    Product::try_from(inserted)
+}
+
+/// Inserts with the sequence's next id, stepping over ids that were taken explicitly without
+/// moving the sequence (by a concurrent insert, or by hand).
+async fn insert_with_automatic_id(conn: &mut AsyncPgConnection, row: &NewProductRow<'_>) -> Result<Product, Error> {
+    for _ in 0..AUTOMATIC_ID_ATTEMPTS {
+        let inserted = diesel::insert_into(products::table)
+            .values(row)
+            .on_conflict(products::id)
+            .do_nothing()
+            .returning(ProductRow::as_returning())
+            .get_result(conn)
+            .await
+            .optional()
+            .or_storage("inserting a product")?;
+        if let Some(inserted) = inserted {
+            return Product::try_from(inserted);
+        }
+        diesel::sql_query(
+            "SELECT setval(pg_get_serial_sequence('products', 'id'), max(id)) FROM products \
+             HAVING max(id) > COALESCE(pg_sequence_last_value(pg_get_serial_sequence('products', 'id')::regclass), 0)",
+        )
+        .execute(conn)
+        .await
+        .or_storage("moving the product id sequence past taken ids")?;
+    }
+    Err(Error::Unexpected(anyhow::anyhow!("no free product id after {AUTOMATIC_ID_ATTEMPTS} attempts")))
+}
+
+/// The products matching `filter`, exactly as [`ProductFilter::matches`] decides.
+fn filtered(filter: &ProductFilter) -> products::BoxedQuery<'_, Pg> {
+    let mut query = products::table.into_boxed();
+    if let Some(manager_id) = &filter.manager_id {
+        query = query.filter(products::manager_id.eq(manager_id.as_str()));
+    }
+    // `NOT discontinued` rather than `discontinued = $1`: a bound value would keep a generic plan
+    // from using the partial index of products for sale.
+    match filter.status {
+        Some(InventoryStatus::InStock) => {
+            query = query.filter(not(products::discontinued)).filter(products::stock.gt(0));
+        }
+        Some(InventoryStatus::OutOfStock) => {
+            query = query.filter(not(products::discontinued)).filter(products::stock.eq(0));
+        }
+        Some(InventoryStatus::Discontinued) => query = query.filter(products::discontinued),
+        None => {}
+    }
+    if filter.for_sale_only {
+        query = query.filter(not(products::discontinued));
+    }
+    if filter.in_stock_only {
+        query = query.filter(products::stock.gt(0));
+    }
+    query
+}
+
+/// SQL `OFFSET`/`LIMIT` of a page; [`PageRequest::ALL`]'s limit fits an `i64`, as does any offset
+/// that could still find rows.
+pub(crate) fn offset_limit(page: PageRequest) -> (i64, i64) {
+    (i64::try_from(page.offset).unwrap_or(i64::MAX), i64::from(page.limit))
+}
+
+/// A page of the products matching `filter`, by ascending id, and how many match in all.
+pub(crate) async fn list_products(
+    conn: &mut AsyncPgConnection,
+    filter: &ProductFilter,
+    page: PageRequest,
+) -> Result<Page<Product>, Error> {
+    let total: i64 = filtered(filter).count().get_result(conn).await.or_storage("counting products")?;
+    let total = u64::try_from(total).unwrap_or_default();
+    if page.offset >= total || page.limit == 0 {
+        return Ok(Page { items: Vec::new(), total });
+    }
+    let (offset, limit) = offset_limit(page);
+    let rows = filtered(filter)
+        .select(ProductRow::as_select())
+        .order(products::id.asc())
+        .offset(offset)
+        .limit(limit)
+        .load(conn)
+        .await
+        .or_storage("listing products")?;
+    Ok(Page { items: products_from_rows(rows)?, total })
+}
+
+/// Applies `changes` and returns the product as stored.
+///
+/// # Errors
+/// [`Error::ProductNotFound`].
+pub(crate) async fn update_product(
+    conn: &mut AsyncPgConnection,
+    id: ProductId,
+    changes: &ProductChanges,
+) -> Result<Product, Error> {
+    let changeset = ProductChangeset {
+        name: changes.name.as_ref().map(|name| name.as_str()),
+        description: changes.description.as_ref().map(|description| description.as_str()),
+        price_cents: changes.price.map(Money::cents),
+        stock: changes.stock.map(stock_column),
+    };
+    // `updated_at` also keeps the changeset from being empty when nothing else changes.
+    diesel::update(products::table.find(id.get()))
+        .set((&changeset, products::updated_at.eq(now)))
+        .returning(ProductRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+        .or_storage("updating a product")?
+        .ok_or(Error::ProductNotFound(id))
+        .and_then(Product::try_from)
+}
+
+/// Marks a product discontinued; with `manager_id`, only that manager's.
+///
+/// # Errors
+/// [`Error::ProductNotFound`] when there is no such product (for that manager).
+pub(crate) async fn discontinue_product(
+    conn: &mut AsyncPgConnection,
+    id: ProductId,
+    manager_id: Option<&ManagerId>,
+) -> Result<Product, Error> {
+    let target = products::table.find(id.get());
+    let changes = (products::discontinued.eq(true), products::updated_at.eq(now));
+    let row = match manager_id {
+        Some(manager_id) => {
+            diesel::update(target.filter(products::manager_id.eq(manager_id.as_str())))
+                .set(changes)
+                .returning(ProductRow::as_returning())
+                .get_result(conn)
+                .await
+        }
+        None => diesel::update(target).set(changes).returning(ProductRow::as_returning()).get_result(conn).await,
+    };
+    row.optional().or_storage("discontinuing a product")?.ok_or(Error::ProductNotFound(id)).and_then(Product::try_from)
+}
+
+/// Locks the products with these ids, in id order (the one order every writer follows, so
+/// concurrent transactions cannot deadlock), and returns those that exist.
+pub(crate) async fn lock_products(conn: &mut AsyncPgConnection, ids: &[ProductId]) -> Result<Vec<Product>, Error> {
+    let ids: Vec<i64> = ids.iter().map(|id| id.get()).collect();
+    let rows = products::table
+        .filter(products::id.eq_any(&ids))
+        .order(products::id.asc())
+        .for_update()
+        .select(ProductRow::as_select())
+        .load(conn)
+        .await
+        .or_storage("locking products")?;
+    products_from_rows(rows)
+}
+
+/// Writes stock levels in one statement, whatever the number of products.
+pub(crate) async fn set_stocks(conn: &mut AsyncPgConnection, stocks: &[(ProductId, Stock)]) -> Result<(), Error> {
+    if stocks.is_empty() {
+        return Ok(());
+    }
+    let (ids, levels): (Vec<i64>, Vec<i32>) = stocks.iter().map(|(id, stock)| (id.get(), stock_column(*stock))).unzip();
+    diesel::sql_query(
+        "UPDATE products AS p SET stock = v.stock, updated_at = now() \
+         FROM unnest($1::bigint[], $2::integer[]) AS v (id, stock) \
+         WHERE p.id = v.id",
+    )
+    .bind::<Array<BigInt>, _>(ids)
+    .bind::<Array<Integer>, _>(levels)
+    .execute(conn)
+    .await
+    .or_storage("writing stock levels")?;
+    Ok(())
+}
+
+/// Applies a bulk load; to be called inside a transaction, which makes it all-or-nothing.
+///
+/// # Errors
+/// What [`plan_inventory`] returns.
+pub(crate) async fn apply_inventory_batch(
+    conn: &mut AsyncPgConnection,
+    batch: &InventoryBatch,
+) -> Result<Vec<Product>, Error> {
+    let manager_id = batch.manager_id().as_str();
+    // Row locks cannot cover products that do not exist yet: serialise one manager's loads so two
+    // of them cannot both create a product of the same name.
+    diesel::select(pg_advisory_xact_lock(lock_namespace::INVENTORY, hashtext(manager_id)))
+        .execute(conn)
+        .await
+        .or_storage("locking a manager's inventory")?;
+    let existing = products::table
+        .filter(products::manager_id.eq(manager_id))
+        .order(products::id.asc())
+        .for_update()
+        .select(ProductRow::as_select())
+        .load(conn)
+        .await
+        .or_storage("locking a manager's products")?;
+    let existing = products_from_rows(existing)?;
+    let actions = plan_inventory(batch, &existing)?;
+
+    let mut updated: HashMap<ProductId, Product> =
+        update_many(conn, &actions).await?.into_iter().map(|product| (product.id, product)).collect();
+    let mut stored = Vec::with_capacity(actions.len());
+    for action in &actions {
+        let product = match action {
+            InventoryAction::Update { id, .. } => {
+                updated.remove(id).ok_or_else(|| anyhow::anyhow!("updated product {id} was not returned"))?
+            }
+            InventoryAction::Create(new) => insert_product(conn, new).await?,
+        };
+        stored.push(product);
+    }
+    Ok(stored)
+}
+
+/// Applies every update of a plan in one statement and returns the products updated.
+async fn update_many(conn: &mut AsyncPgConnection, actions: &[InventoryAction]) -> Result<Vec<Product>, Error> {
+    let mut ids = Vec::new();
+    let mut prices = Vec::new();
+    let mut stocks = Vec::new();
+    let mut descriptions = Vec::new();
+    for action in actions {
+        if let InventoryAction::Update { id, price, stock, description } = action {
+            ids.push(id.get());
+            prices.push(price.cents());
+            stocks.push(stock_column(*stock));
+            descriptions.push(description.as_ref().map(|description| description.as_str()));
+        }
+    }
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<ProductRow> = diesel::sql_query(
+        "UPDATE products AS p SET price_cents = v.price_cents, stock = v.stock, \
+         description = COALESCE(v.description, p.description), updated_at = now() \
+         FROM unnest($1::bigint[], $2::bigint[], $3::integer[], $4::text[]) AS v (id, price_cents, stock, description) \
+         WHERE p.id = v.id \
+         RETURNING p.id, p.manager_id, p.name, p.description, p.price_cents, p.stock, p.discontinued",
+    )
+    .bind::<Array<BigInt>, _>(ids)
+    .bind::<Array<BigInt>, _>(prices)
+    .bind::<Array<Integer>, _>(stocks)
+    .bind::<Array<Nullable<Text>>, _>(descriptions)
+    .load(conn)
+    .await
+    .or_storage("updating a manager's products")?;
+    products_from_rows(rows)
+}
+
+#[async_trait]
+impl ProductRepository for PgStore {
+    #[tracing::instrument(name = "pg.products.create", skip_all, fields(product_id = product.id.map(ProductId::get)))]
+    async fn create(&self, product: NewProduct) -> Result<Product, Error> {
+        let mut conn = self.connection().await?;
+        conn.transaction(async |conn| Ok::<_, TxError>(insert_product(conn, &product).await?)).await.map_err(|e| e.0)
+    }
+
+    #[tracing::instrument(name = "pg.products.find", skip_all, fields(product_id = id.get()))]
+    async fn find(&self, id: ProductId) -> Result<Option<Product>, Error> {
+        let mut conn = self.connection().await?;
+        find_product(&mut conn, id).await
+    }
+
+    #[tracing::instrument(name = "pg.products.list", skip_all, fields(offset = page.offset, limit = page.limit))]
+    async fn list(&self, filter: ProductFilter, page: PageRequest) -> Result<Page<Product>, Error> {
+        let mut conn = self.connection().await?;
+        list_products(&mut conn, &filter, page).await
+    }
+
+    #[tracing::instrument(name = "pg.products.update", skip_all, fields(product_id = id.get()))]
+    async fn update(&self, id: ProductId, changes: ProductChanges) -> Result<Product, Error> {
+        let mut conn = self.connection().await?;
+        update_product(&mut conn, id, &changes).await
+    }
+
+    #[tracing::instrument(name = "pg.products.discontinue", skip_all, fields(product_id = id.get()))]
+    async fn discontinue(&self, id: ProductId, manager_id: Option<ManagerId>) -> Result<Product, Error> {
+        let mut conn = self.connection().await?;
+        discontinue_product(&mut conn, id, manager_id.as_ref()).await
+    }
+
+    #[tracing::instrument(
+        name = "pg.products.apply_inventory",
+        skip_all,
+        fields(manager_id = batch.manager_id().as_str(), items = batch.items().len())
+    )]
+    async fn apply_inventory(&self, batch: InventoryBatch) -> Result<Vec<Product>, Error> {
+        let mut conn = self.connection().await?;
+        conn.transaction(async |conn| Ok::<_, TxError>(apply_inventory_batch(conn, &batch).await?))
+            .await
+            .map_err(|e| e.0)
+    }
+}

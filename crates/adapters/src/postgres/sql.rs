@@ -1,0 +1,41 @@
+//! SQL functions the queries call, declared so diesel can type them and cache their statements
+//! (unlike raw SQL, which it prepares again on every execution).
+
+use diesel::expression::functions::declare_sql_function;
+use diesel::query_builder::QueryId;
+use diesel::sql_types::{Array, BigInt, Integer, SqlType, Text, Timestamptz};
+
+/// PostgreSQL's `void`: what lock functions return. Only ever executed, never loaded. (Public
+/// only because the declared functions' types name it; the module is private.)
+#[derive(Debug, Clone, Copy, SqlType, QueryId)]
+#[diesel(postgres_type(name = "void"))]
+pub struct Void;
+
+#[declare_sql_function]
+extern "SQL" {
+    /// Transaction-scoped advisory lock on `(namespace, key)`, released at commit or rollback.
+    fn pg_advisory_xact_lock(namespace: Integer, key: Integer) -> Void;
+
+    /// PostgreSQL's internal text hash: turns a string into an advisory lock key.
+    fn hashtext(text: Text) -> Integer;
+
+    /// Expands an array into rows.
+    #[sql_name = "unnest"]
+    fn unnest_bigint(values: Array<BigInt>) -> BigInt;
+
+    /// Expands an array into rows.
+    #[sql_name = "unnest"]
+    fn unnest_int(values: Array<Integer>) -> Integer;
+
+    /// The later of two instants.
+    #[sql_name = "greatest"]
+    fn greatest_timestamptz(a: Timestamptz, b: Timestamptz) -> Timestamptz;
+}
+
+/// Advisory lock namespaces, so keys hashed for different purposes never block each other.
+pub(crate) mod lock_namespace {
+    /// A manager's bulk loads, keyed by manager id.
+    pub(crate) const INVENTORY: i32 = 1;
+    /// Placements under one idempotency key, keyed by scope and key.
+    pub(crate) const IDEMPOTENCY: i32 = 2;
+}

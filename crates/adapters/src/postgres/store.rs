@@ -1,0 +1,134 @@
+//! The connection pool behind every PostgreSQL port.
+
+use std::fmt;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use diesel::IntoSql as _;
+use diesel::sql_types::Integer;
+use diesel_async::pooled_connection::deadpool::{Hook, Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
+use diesel_async::{AsyncPgConnection, RunQueryDsl as _, SimpleAsyncConnection as _};
+use domain::Error;
+
+use super::error::{QueryResultExt as _, pool_error, setup_error};
+
+/// Name every session reports in `pg_stat_activity`.
+const APPLICATION_NAME: &str = "ecommerce-api";
+
+/// How to reach PostgreSQL and how patiently.
+#[derive(Clone)]
+pub struct PoolSettings {
+    /// `postgres://user:password@host:port/database`.
+    pub url: String,
+    /// Most connections open at once.
+    pub pool_size: usize,
+    /// Longest wait for a free connection before answering "unavailable".
+    pub wait_timeout: Duration,
+    /// Longest wait for a new connection to open (and for a pooled one to be checked).
+    pub connect_timeout: Duration,
+    /// Longest run of one statement, waiting for locks included; PostgreSQL cancels it after that
+    /// and the port answers "unavailable". Zero means no limit.
+    pub statement_timeout: Duration,
+}
+
+impl fmt::Debug for PoolSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolSettings")
+            .field("url", &redact_password(&self.url))
+            .field("pool_size", &self.pool_size)
+            .field("wait_timeout", &self.wait_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .finish()
+    }
+}
+
+/// The URL with its password, if any, replaced, so settings can be logged.
+pub(crate) fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else { return url.to_owned() };
+    match rest[..at].split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
+/// The PostgreSQL store: implements every port over one pool. Cloning shares the pool.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool<AsyncPgConnection>,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = self.pool.status();
+        f.debug_struct("PgStore")
+            .field("max_size", &status.max_size)
+            .field("size", &status.size)
+            .field("available", &status.available)
+            .finish()
+    }
+}
+
+impl PgStore {
+    /// Builds the pool without connecting: connections open on first use, so the process starts
+    /// (and answers "unavailable") while the database is down, and recovers once it is back.
+    ///
+    /// # Errors
+    /// When the settings cannot make a pool (a pool size of zero).
+    pub fn new(settings: &PoolSettings) -> anyhow::Result<PgStore> {
+        anyhow::ensure!(settings.pool_size > 0, "the database pool size must be at least 1");
+        let session_setup = format!(
+            "SET statement_timeout = {}; SET application_name = '{APPLICATION_NAME}'",
+            settings.statement_timeout.as_millis()
+        );
+        // No test query on checkout: a connection the server closed is already known to be
+        // closed (and discarded) when recycled, and one closing in the instant between costs one
+        // "unavailable" answer instead of an extra round trip on every request.
+        let mut manager_config = ManagerConfig::default();
+        manager_config.recycling_method = RecyclingMethod::Fast;
+        let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(&settings.url, manager_config);
+        let pool = Pool::builder(manager)
+            .max_size(settings.pool_size)
+            .runtime(deadpool::Runtime::Tokio1)
+            .wait_timeout(Some(settings.wait_timeout))
+            .create_timeout(Some(settings.connect_timeout))
+            .recycle_timeout(Some(settings.connect_timeout))
+            .post_create(Hook::async_fn(move |conn: &mut AsyncPgConnection, _| {
+                let setup = session_setup.clone();
+                Box::pin(async move { conn.batch_execute(&setup).await.map_err(setup_error) })
+            }))
+            .build()
+            .context("building the database connection pool")?;
+        Ok(PgStore { pool })
+    }
+
+    /// A connection of the pool. Callers hold at most one at a time.
+    pub(crate) async fn connection(&self) -> Result<Object<AsyncPgConnection>, Error> {
+        self.pool.get().await.map_err(pool_error)
+    }
+
+    /// Checks that a connection can be had and answers.
+    pub(crate) async fn ping(&self) -> Result<(), Error> {
+        let mut conn = self.connection().await?;
+        diesel::select(1.into_sql::<Integer>())
+            .get_result::<i32>(&mut conn)
+            .await
+            .or_storage("pinging the database")?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_stay_out_of_logged_settings() {
+        assert_eq!(redact_password("postgres://app:s3cret@db:5432/shop"), "postgres://app:***@db:5432/shop");
+        assert_eq!(redact_password("postgres://postgres@localhost/postgres"), "postgres://postgres@localhost/postgres");
+        assert_eq!(redact_password("postgres://localhost/x?user=a"), "postgres://localhost/x?user=a");
+    }
+}

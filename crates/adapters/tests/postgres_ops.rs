@@ -1,0 +1,357 @@
+//! The PostgreSQL side of the manager surface's operations: shared rate-limit counters, the audit
+//! log, and the change feed that keeps the caches of several processes honest. Each test runs in
+//! a database of its own.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fmt::{Debug, Write as _};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use adapters::postgres::{ChangeEvent, ChangeListener, PgStore};
+use adapters::testing::TestDatabase;
+use chrono::{DateTime, Utc};
+use diesel::sql_types::BigInt;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use domain::audit::AuditRecord;
+use domain::ports::{AuditLog, ProductRepository, RateCounter};
+use domain::product::{Description, NewProduct, ProductName, Stock};
+use domain::{Error, Money};
+use futures_util::future::join_all;
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Metadata, Subscriber};
+
+/// How long a committed change may take to reach a listener.
+const DELIVERY: Duration = Duration::from_secs(1);
+
+/// How long a listener must stay silent to count as having heard nothing.
+const QUIET: Duration = Duration::from_millis(300);
+
+fn store_for(db: &TestDatabase) -> PgStore {
+    PgStore::new(&db.settings()).unwrap()
+}
+
+/// An instant PostgreSQL stores exactly (it keeps microseconds).
+fn at(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(seconds, 123_456_000).unwrap()
+}
+
+fn audit_record(at: DateTime<Utc>, request_id: &str, manager_id: Option<&str>, status: u16) -> AuditRecord {
+    AuditRecord {
+        at,
+        request_id: request_id.to_owned(),
+        manager_id: manager_id.map(str::to_owned),
+        method: "POST".to_owned(),
+        path: "/api/products".to_owned(),
+        status,
+        duration_ms: 12.625,
+    }
+}
+
+fn new_product(name: &str) -> NewProduct {
+    NewProduct {
+        id: None,
+        manager_id: None,
+        name: ProductName::parse(name).unwrap(),
+        description: Description::default(),
+        price: Money::from_cents(250).unwrap(),
+        stock: Stock::new(3).unwrap(),
+    }
+}
+
+/// A listener on `db` and the events it reports, in order.
+fn listen(url: &str) -> (ChangeListener, UnboundedReceiver<ChangeEvent>) {
+    let (sender, events) = unbounded_channel();
+    let listener = ChangeListener::spawn(
+        url,
+        Arc::new(move |event| {
+            let _ = sender.send(event);
+        }),
+    );
+    (listener, events)
+}
+
+async fn next_event(events: &mut UnboundedReceiver<ChangeEvent>, within: Duration) -> ChangeEvent {
+    tokio::time::timeout(within, events.recv())
+        .await
+        .unwrap_or_else(|_| panic!("no event within {within:?}"))
+        .expect("the listener's callback is alive")
+}
+
+/// Nothing reported for a while; a listener that let go of its callback can report nothing more.
+async fn assert_quiet(events: &mut UnboundedReceiver<ChangeEvent>) {
+    if let Ok(Some(event)) = tokio::time::timeout(QUIET, events.recv()).await {
+        panic!("expected no event, got {event:?}");
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+}
+
+async fn count(url: &str, sql: &str) -> i64 {
+    let mut conn = AsyncPgConnection::establish(url).await.unwrap();
+    diesel::sql_query(sql).get_result::<Count>(&mut conn).await.unwrap().count
+}
+
+async fn listener_sessions(url: &str) -> i64 {
+    count(
+        url,
+        "SELECT count(*) AS count FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = 'ecommerce-api-listener'",
+    )
+    .await
+}
+
+/// Every span and event logged while it is the default, as text, with the events' levels.
+#[derive(Default)]
+struct LogRecorder {
+    spans: Mutex<Vec<String>>,
+    events: Mutex<Vec<(Level, String)>>,
+    next_span: AtomicU64,
+}
+
+struct Fields<'a>(&'a mut String);
+
+impl Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
+        let _ = write!(self.0, "{}={value:?} ", field.name());
+    }
+}
+
+impl Subscriber for LogRecorder {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        true
+    }
+
+    fn new_span(&self, span: &Attributes<'_>) -> Id {
+        let mut text = String::new();
+        span.record(&mut Fields(&mut text));
+        self.spans.lock().unwrap().push(text);
+        Id::from_u64(self.next_span.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+
+    fn record(&self, _: &Id, values: &Record<'_>) {
+        let mut text = String::new();
+        values.record(&mut Fields(&mut text));
+        self.spans.lock().unwrap().push(text);
+    }
+
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+
+    fn event(&self, event: &Event<'_>) {
+        let mut text = String::new();
+        event.record(&mut Fields(&mut text));
+        self.events.lock().unwrap().push((*event.metadata().level(), text));
+    }
+
+    fn enter(&self, _: &Id) {}
+
+    fn exit(&self, _: &Id) {}
+}
+
+#[tokio::test]
+async fn hits_in_one_window_count_up_and_a_later_window_starts_again_at_one() {
+    let db = TestDatabase::create().await;
+    let store = store_for(&db);
+    let (first_window, second_window) = (at(3600), at(7200));
+
+    let mut counts = Vec::new();
+    for _ in 0..3 {
+        counts.push(store.hit("manager:mgr_1", first_window).await.unwrap());
+    }
+    let other_key = store.hit("manager:mgr_2", first_window).await.unwrap();
+    let later = store.hit("manager:mgr_1", second_window).await.unwrap();
+    let again = store.hit("manager:mgr_1", second_window).await.unwrap();
+
+    assert_eq!(counts, vec![1, 2, 3]);
+    assert_eq!(other_key, 1);
+    assert_eq!((later, again), (1, 2));
+    assert_eq!(store.hit("manager:mgr_2", first_window).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn a_hit_stamped_with_an_older_window_counts_in_the_newer_one_instead_of_resetting_it() {
+    let db = TestDatabase::create().await;
+    let store = store_for(&db);
+    let (older, newer) = (at(3600), at(3600 + 60));
+
+    assert_eq!(store.hit("ip:10.0.0.1", newer).await.unwrap(), 1);
+    assert_eq!(store.hit("ip:10.0.0.1", older).await.unwrap(), 2);
+    assert_eq!(store.hit("ip:10.0.0.1", newer).await.unwrap(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_hits_from_two_processes_count_to_exactly_fifty() {
+    let db = TestDatabase::create().await;
+    // Two pools of their own, as two processes sharing the database would have.
+    let processes = [store_for(&db), store_for(&db)];
+    let window = at(3600);
+
+    let hits = (0..50).map(|i| {
+        let store = processes[i % 2].clone();
+        tokio::spawn(async move { store.hit("manager:mgr_1", window).await })
+    });
+    let mut counts: Vec<u32> = join_all(hits).await.into_iter().map(|hit| hit.unwrap().unwrap()).collect();
+
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=50).collect::<Vec<u32>>());
+    assert_eq!(processes[1].hit("manager:mgr_1", window).await.unwrap(), 51);
+}
+
+#[tokio::test]
+async fn audit_records_come_back_newest_first_as_recorded() {
+    let db = TestDatabase::create().await;
+    let store = store_for(&db);
+    let oldest = audit_record(at(1000), "req-1", Some("mgr_1"), 201);
+    let newest = audit_record(at(3000), "req-3", None, 429);
+    let middle =
+        AuditRecord { method: "GET".to_owned(), duration_ms: 0.0, ..audit_record(at(2000), "req-2", None, 200) };
+    // Recorded out of order: a slow request is recorded after a quicker, later one.
+    for record in [&oldest, &newest, &middle] {
+        store.record(record.clone()).await.unwrap();
+    }
+
+    let all = store.recent(10).await.unwrap();
+    let two = store.recent(2).await.unwrap();
+
+    assert_eq!(all, vec![newest.clone(), middle.clone(), oldest]);
+    assert_eq!(two, vec![newest, middle]);
+    assert!(store.recent(0).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_audit_record_with_a_status_http_cannot_answer_is_refused_as_unexpected() {
+    let db = TestDatabase::create().await;
+    let store = store_for(&db);
+
+    let err = store.record(audit_record(at(1000), "req-1", None, 700)).await.unwrap_err();
+
+    assert!(matches!(err, Error::Unexpected(_)), "{err:?}");
+    assert!(store.recent(10).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_hears_of_every_change_committed_by_another_process_and_of_none_rolled_back() {
+    let db = TestDatabase::create().await;
+    let (_listener, mut events) = listen(&db.url);
+    assert_eq!(next_event(&mut events, Duration::from_secs(5)).await, ChangeEvent::Resynced);
+    let other_process = store_for(&db);
+
+    let product = other_process.create(new_product("Mug")).await.unwrap();
+    assert_eq!(next_event(&mut events, DELIVERY).await, ChangeEvent::Changed);
+    assert_quiet(&mut events).await;
+
+    let mut conn = AsyncPgConnection::establish(&db.url).await.unwrap();
+    let id = product.id.get();
+    conn.batch_execute(&format!("UPDATE products SET stock = 9 WHERE id = {id}")).await.unwrap();
+    assert_eq!(next_event(&mut events, DELIVERY).await, ChangeEvent::Changed);
+
+    conn.batch_execute(&format!("BEGIN; UPDATE products SET stock = 1 WHERE id = {id}; ROLLBACK")).await.unwrap();
+    assert_quiet(&mut events).await;
+
+    // One transaction of several statements is announced once, at its commit.
+    conn.batch_execute(&format!(
+        "BEGIN; UPDATE products SET stock = 2 WHERE id = {id}; UPDATE products SET stock = 3 WHERE id = {id}; COMMIT"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(next_event(&mut events, DELIVERY).await, ChangeEvent::Changed);
+    assert_quiet(&mut events).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_whose_session_is_killed_reports_the_loss_and_listens_again() {
+    let db = TestDatabase::create().await;
+    let (_listener, mut events) = listen(&db.url);
+    assert_eq!(next_event(&mut events, Duration::from_secs(5)).await, ChangeEvent::Resynced);
+
+    let killed = count(
+        &db.url,
+        "SELECT count(pg_terminate_backend(pid)) AS count FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = 'ecommerce-api-listener'",
+    )
+    .await;
+
+    assert_eq!(killed, 1, "the listener's session should carry its application name");
+    assert_eq!(next_event(&mut events, DELIVERY).await, ChangeEvent::Disconnected);
+    assert_eq!(next_event(&mut events, Duration::from_secs(5)).await, ChangeEvent::Resynced);
+    store_for(&db).create(new_product("Mug")).await.unwrap();
+    assert_eq!(next_event(&mut events, DELIVERY).await, ChangeEvent::Changed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_reports_an_outage_once_however_many_retries_fail_and_resyncs_after_it() {
+    let db = TestDatabase::create().await;
+    let (_listener, mut events) = listen(&db.url);
+    assert_eq!(next_event(&mut events, Duration::from_secs(5)).await, ChangeEvent::Resynced);
+
+    db.set_connections_allowed(false).await;
+    assert_eq!(next_event(&mut events, DELIVERY).await, ChangeEvent::Disconnected);
+    // Long enough for several refused reconnection attempts.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    db.set_connections_allowed(true).await;
+
+    assert_eq!(next_event(&mut events, Duration::from_secs(5)).await, ChangeEvent::Resynced);
+    store_for(&db).create(new_product("Mug")).await.unwrap();
+    assert_eq!(next_event(&mut events, DELIVERY).await, ChangeEvent::Changed);
+}
+
+#[tokio::test]
+async fn a_listener_that_cannot_reach_the_database_says_so_once() {
+    let (_listener, mut events) = listen("postgres://postgres:s3cret@127.0.0.1:1/postgres");
+
+    assert_eq!(next_event(&mut events, Duration::from_secs(5)).await, ChangeEvent::Disconnected);
+    assert_quiet(&mut events).await;
+}
+
+// A current-thread runtime runs the listener's task on this thread, under this thread's logger.
+#[tokio::test]
+async fn a_listener_warns_once_per_outage_without_the_password_of_its_url() {
+    let recorder = Arc::new(LogRecorder::default());
+    let _logging = tracing::subscriber::set_default(Arc::clone(&recorder));
+    let (_listener, mut events) = listen("postgres://postgres:s3cret@127.0.0.1:1/postgres");
+
+    assert_eq!(next_event(&mut events, Duration::from_secs(5)).await, ChangeEvent::Disconnected);
+    // Room for a refused retry or two (100 ms after the first attempt, then 200 ms later).
+    assert_quiet(&mut events).await;
+
+    let logged = recorder.events.lock().unwrap().clone();
+    let warnings: Vec<_> = logged.iter().filter(|(level, _)| *level == Level::WARN).collect();
+    assert_eq!(warnings.len(), 1, "{logged:?}");
+    assert!(logged.len() >= 2, "the retries should leave a trace: {logged:?}");
+    let spans = recorder.spans.lock().unwrap().clone();
+    assert!(spans.iter().any(|span| span.contains("postgres://postgres:***@127.0.0.1:1/postgres")), "{spans:?}");
+    for text in spans.iter().chain(logged.iter().map(|(_, text)| text)) {
+        assert!(!text.contains("s3cret"), "the password leaked: {text}");
+    }
+}
+
+#[tokio::test]
+async fn a_listener_with_a_url_that_does_not_parse_says_so_and_stops() {
+    let (_listener, mut events) = listen("postgres://postgres@localhost:notaport/postgres");
+
+    assert_eq!(next_event(&mut events, DELIVERY).await, ChangeEvent::Disconnected);
+    assert_quiet(&mut events).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_listener_closes_its_session() {
+    let db = TestDatabase::create().await;
+    let (listener, mut events) = listen(&db.url);
+    assert_eq!(next_event(&mut events, Duration::from_secs(5)).await, ChangeEvent::Resynced);
+    assert_eq!(listener_sessions(&db.url).await, 1);
+
+    drop(listener);
+
+    let deadline = tokio::time::Instant::now() + DELIVERY;
+    while listener_sessions(&db.url).await > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the listener's session outlived it");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
