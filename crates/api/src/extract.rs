@@ -1,0 +1,242 @@
+//! Request extraction that fails with the envelope: JSON bodies (415, 413, 400 with the field
+//! path), query strings and path ids.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::web::{Bytes, BytesMut};
+use actix_web::{FromRequest, HttpRequest, dev::Payload};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+
+use crate::errors::ApiError;
+
+/// The most bytes a request body may have; stored as app data.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// A JSON request body, with the raw bytes it was read from.
+#[derive(Debug)]
+pub struct JsonBody<T> {
+    /// The parsed body.
+    pub value: T,
+    /// The bytes as sent (for idempotency fingerprints).
+    pub raw: Bytes,
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req.app_data::<BodyLimit>().map_or(1024 * 1024, |l| l.0);
+        let is_json = is_json(req.headers());
+        let declared = declared_length(req.headers());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !is_json {
+                return Err(ApiError::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+            }
+            let raw = read_body(&mut payload, declared, limit).await?;
+            let value = parse_json(&raw)?;
+            Ok(Self { value, raw })
+        })
+    }
+}
+
+/// Reads a whole request body of at most `limit` bytes.
+///
+/// # Errors
+/// 413 past the limit; 400 when the body cannot be read.
+pub async fn read_body(payload: &mut Payload, declared: Option<usize>, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE).detail("limit_bytes", limit);
+    // Answering before the client has sent its whole body makes many clients see a reset instead
+    // of the 413; so a moderately oversized body is read to its end and dropped.
+    let drain_up_to = limit.saturating_mul(4);
+    if declared.is_some_and(|n| n > drain_up_to) {
+        return Err(too_large());
+    }
+    let mut body = BytesMut::new();
+    let mut received = 0usize;
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::invalid_field("body", "could not be read"))?;
+        received += chunk.len();
+        if received > drain_up_to {
+            return Err(too_large());
+        }
+        if received <= limit {
+            body.extend_from_slice(&chunk);
+        }
+    }
+    if received > limit {
+        return Err(too_large());
+    }
+    Ok(body.freeze())
+}
+
+/// Whether a request declares a JSON body.
+pub fn is_json(headers: &actix_web::http::header::HeaderMap) -> bool {
+    headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<mime::Mime>().ok()).is_some_and(
+        |m| m.type_() == mime::APPLICATION && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON)),
+    )
+}
+
+/// The declared `Content-Length`, if any.
+pub fn declared_length(headers: &actix_web::http::header::HeaderMap) -> Option<usize> {
+    headers.get(actix_web::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
+}
+
+/// Parses JSON, naming the offending field on a type error.
+///
+/// # Errors
+/// 400 `INVALID_REQUEST`: `body` for malformed JSON, the field path otherwise.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Every body of this API is an object; serde would otherwise accept an array for a struct.
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
+        return Err(ApiError::invalid_field("body", "must be a JSON object"));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let inner = err.inner();
+        let message = inner.to_string();
+        let message = message.split(" at line ").next().unwrap_or_default().to_owned();
+        // A field error can surface before a syntax error further on: report the syntax first.
+        let well_formed = serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
+        if inner.is_syntax() || inner.is_eof() || !well_formed {
+            return ApiError::invalid_field("body", &format!("malformed JSON: {message}"));
+        }
+        let path = err.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        // serde reports a missing field against its parent: name the field itself.
+        if let Some(field) = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
+            let full = if path.is_empty() { field.to_owned() } else { format!("{path}.{field}") };
+            return ApiError::invalid_field(&full, "is required");
+        }
+        ApiError::invalid_field(if path.is_empty() { "body" } else { &path }, &message)
+    })?;
+    de.end().map_err(|_| ApiError::invalid_field("body", "malformed JSON: trailing characters after the value"))?;
+    Ok(value)
+}
+
+/// The query string as ordered key-value pairs.
+///
+/// # Errors
+/// 400 when the query string cannot be decoded.
+pub fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
+    serde_urlencoded::from_str(req.query_string()).map_err(|_| ApiError::invalid_field("query", "could not be decoded"))
+}
+
+/// The last value of a query parameter, if present.
+pub fn query_value<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// A positive integer id from a path segment.
+///
+/// # Errors
+/// 400 naming `field` when the segment is not an id.
+pub fn path_id(segment: &str, field: &str) -> Result<i64, ApiError> {
+    let not_an_id = || ApiError::invalid_field(field, "must be a positive integer at most 9007199254740991");
+    let id = segment.parse::<i64>().map_err(|_| not_an_id())?;
+    domain::product::check_id(id).map_err(|_| not_an_id())
+}
+
+/// Reads an integer field that may arrive as a whole-valued number (`100.0`): JSON does not tell
+/// integers from floats, and clients that compute quantities in floats send them so.
+///
+/// # Errors
+/// When the number has a fractional part or does not fit in an `i64`.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    let number = <serde_json::Number as serde::Deserialize>::deserialize(deserializer)?;
+    if let Some(n) = number.as_i64() {
+        return Ok(n);
+    }
+    let text = number.to_string();
+    let whole = match text.split_once('.') {
+        Some((whole, fraction)) if !fraction.is_empty() && fraction.bytes().all(|b| b == b'0') => whole,
+        _ => return Err(serde::de::Error::custom(format!("must be a whole number, not {text}"))),
+    };
+    whole.parse().map_err(|_| serde::de::Error::custom(format!("must be a whole number in range, not {text}")))
+}
+
+/// [`whole_number`] for optional fields.
+///
+/// # Errors
+/// As [`whole_number`].
+pub fn optional_whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    #[derive(serde::Deserialize)]
+    struct Whole(#[serde(deserialize_with = "whole_number")] i64);
+    Ok(<Option<Whole> as serde::Deserialize>::deserialize(deserializer)?.map(|w| w.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Line {
+        product_id: i64,
+        quantity: i64,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        products: Vec<Line>,
+    }
+
+    fn details(err: ApiError) -> serde_json::Value {
+        err.body()["error"]["details"].clone()
+    }
+
+    #[test]
+    fn type_errors_name_the_field_path() {
+        let err =
+            parse_json::<Body>(br#"{"products":[{"product_id":1,"quantity":1},{"product_id":"x","quantity":1}]}"#)
+                .unwrap_err();
+        assert!(details(err).get("products[1].product_id").is_some());
+    }
+
+    #[test]
+    fn missing_fields_are_named_with_their_parent_path() {
+        let err = parse_json::<Body>(br#"{"products":[{"product_id":1}]}"#).unwrap_err();
+        assert_eq!(details(err)["products[0].quantity"], "is required");
+    }
+
+    #[test]
+    fn malformed_json_is_reported_on_the_body() {
+        let err = parse_json::<Body>(b"{\"products\": [").unwrap_err();
+        assert!(details(err).get("body").is_some());
+        assert!(parse_json::<Body>(br#"{"products": []} trailing"#).is_err());
+    }
+
+    #[test]
+    fn whole_valued_numbers_are_read_as_integers() {
+        #[derive(Debug, Deserialize)]
+        struct Stock {
+            #[serde(deserialize_with = "whole_number")]
+            stock: i64,
+            #[serde(default, deserialize_with = "optional_whole_number")]
+            id: Option<i64>,
+        }
+        let read: Stock = parse_json(br#"{"stock": 100.0, "id": 7.00}"#).unwrap();
+        assert_eq!((read.stock, read.id), (100, Some(7)));
+        assert_eq!(parse_json::<Stock>(br#"{"stock": 3}"#).unwrap().id, None);
+        let err = parse_json::<Stock>(br#"{"stock": 1.5}"#).unwrap_err();
+        assert!(details(err).get("stock").is_some());
+        assert!(parse_json::<Stock>(br#"{"stock": "3"}"#).is_err());
+    }
+
+    #[test]
+    fn path_ids_must_be_positive_integers() {
+        assert_eq!(path_id("12", "id").unwrap(), 12);
+        for bad in ["0", "-1", "abc", "1.5", "99999999999999999999"] {
+            assert!(path_id(bad, "id").is_err());
+        }
+    }
+}

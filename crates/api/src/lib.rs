@@ -1,0 +1,13 @@
+//! The HTTP surfaces of the store and the composition root of the `ecommerce-api` binary.
+
+pub mod config;
+pub mod errors;
+pub mod extract;
+pub mod ids;
+pub mod metrics;
+pub mod middleware;
+pub mod pagination;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

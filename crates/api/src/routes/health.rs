@@ -1,0 +1,31 @@
+//! Liveness and readiness.
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use crate::errors::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/health").route(web::get().to(health)))
+        .service(web::resource("/ready").route(web::get().to(ready)));
+}
+
+/// The process is alive.
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "Alive", body = Object, example = json!({"status": "ok"}))))]
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// The storage answers.
+#[utoipa::path(
+    get, path = "/ready", tag = "operations",
+    responses(
+        (status = 200, description = "Storage reachable", body = Object, example = json!({"status": "ready"})),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`: storage unreachable", body = ErrorBody),
+    )
+)]
+pub async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.health.ping().await?;
+    Ok(HttpResponse::Ok().json(json!({"status": "ready"})))
+}

@@ -1,0 +1,358 @@
+//! The store-manager surface: `/api/...`, string ids (`prod_001`, `ord_789`), every request
+//! scoped to a `manager_id`. Rate limiting and the audit trail are applied around the whole
+//! scope by [`crate::middleware::manager_gate`].
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use domain::FieldErrors;
+use domain::inventory::{InventoryBatch, InventoryItem};
+use domain::order::{Customer, CustomerId, Email, OrderRequest, OrderStatus};
+use domain::product::{Description, InventoryStatus, ManagerId, Product, ProductFilter, ProductName, Stock};
+use domain::{Error, PageRequest};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::MoneyJson;
+use super::orders::{idempotency, requested_lines};
+use crate::errors::{ApiError, ErrorBody};
+use crate::extract::{JsonBody, query_pairs, query_value};
+use crate::ids::{IdStyle, order_ref, parse_product_ref, product_ref};
+use crate::middleware::manager_gate;
+use crate::state::AppState;
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api")
+            .wrap(actix_web::middleware::from_fn(manager_gate))
+            .service(
+                web::resource("/inventory/products")
+                    .route(web::post().to(load_inventory))
+                    .route(web::get().to(list_inventory)),
+            )
+            .service(web::resource("/inventory/discontinue").route(web::post().to(discontinue)))
+            .service(web::resource("/orders/process").route(web::post().to(process_order)))
+            // Inside the scope, so unknown /api paths are rate limited and audited too.
+            .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::route_not_found()) })),
+    );
+}
+
+fn manager_error(err: Error) -> ApiError {
+    ApiError::from_domain(err, IdStyle::Manager)
+}
+
+fn manager_id(raw: &str, errors: &mut FieldErrors) -> Option<ManagerId> {
+    errors.check("manager_id", ManagerId::parse(raw))
+}
+
+/// A product as the manager surface shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemResponse {
+    #[schema(example = "prod_001")]
+    id: String,
+    #[schema(example = "Premium Coffee Beans")]
+    name: String,
+    #[schema(value_type = f64, example = 15.99)]
+    price: MoneyJson,
+    #[schema(example = 100)]
+    quantity: u32,
+}
+
+impl From<Product> for ItemResponse {
+    fn from(p: Product) -> Self {
+        Self {
+            id: product_ref(p.id),
+            name: p.name.as_str().to_owned(),
+            price: MoneyJson(p.price),
+            quantity: p.stock.get(),
+        }
+    }
+}
+
+/// A list of the manager's products.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"products": [
+    {"id": "prod_001", "name": "Premium Coffee Beans", "price": 15.99, "quantity": 100},
+    {"id": "prod_002", "name": "Ceramic Coffee Mug", "price": 12.99, "quantity": 50}
+]}))]
+pub struct ItemsResponse {
+    products: Vec<ItemResponse>,
+}
+
+impl ItemsResponse {
+    fn of(products: Vec<Product>) -> Self {
+        Self { products: products.into_iter().map(ItemResponse::from).collect() }
+    }
+}
+
+/// One product to add or update.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct InventoryItemBody {
+    /// The product to update (`prod_001`); absent to match by name or create.
+    #[schema(example = "prod_001", pattern = "^prod_0*[1-9][0-9]{0,15}$")]
+    id: Option<String>,
+    #[schema(example = "Premium Coffee Beans", min_length = 1, max_length = 200, pattern = "\\S")]
+    name: String,
+    #[schema(value_type = f64, example = 15.99, minimum = 0, maximum = 1000000000, multiple_of = 0.01)]
+    price: serde_json::Number,
+    /// Units in stock.
+    #[schema(example = 100, minimum = 0, maximum = 2147483647)]
+    #[serde(deserialize_with = "crate::extract::whole_number")]
+    quantity: i64,
+    #[schema(max_length = 5000)]
+    description: Option<String>,
+}
+
+/// Products to add or update, all or nothing.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"manager_id": "mgr_123", "products": [
+    {"name": "Premium Coffee Beans", "price": 15.99, "quantity": 100},
+    {"name": "Ceramic Coffee Mug", "price": 12.99, "quantity": 50}
+]}))]
+pub struct InventoryBody {
+    #[schema(example = "mgr_123", min_length = 1, max_length = 100, pattern = "\\S")]
+    manager_id: String,
+    /// 1..=1000 items; no two with the same name.
+    #[schema(min_items = 1, max_items = 1000)]
+    products: Vec<InventoryItemBody>,
+}
+
+impl TryFrom<InventoryBody> for InventoryBatch {
+    type Error = ApiError;
+
+    fn try_from(body: InventoryBody) -> Result<Self, ApiError> {
+        let mut errors = FieldErrors::new();
+        let manager = manager_id(&body.manager_id, &mut errors);
+        let items: Vec<InventoryItem> = body
+            .products
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, item)| {
+                let field = |name: &str| format!("products[{i}].{name}");
+                let id = match item.id.as_deref().map(parse_product_ref) {
+                    Some(Err(message)) => {
+                        errors.add(field("id"), message);
+                        None
+                    }
+                    Some(Ok(id)) => Some(Some(id)),
+                    None => Some(None),
+                };
+                let name = errors.check(field("name"), ProductName::parse(&item.name));
+                let price = errors.check(field("price"), super::money(&item.price));
+                let quantity = errors.check(field("quantity"), Stock::new(item.quantity));
+                let description = match item.description.as_deref().map(Description::parse) {
+                    Some(parsed) => Some(errors.check(field("description"), parsed)?),
+                    None => None,
+                };
+                Some(InventoryItem { id: id?, name: name?, price: price?, quantity: quantity?, description })
+            })
+            .collect();
+        match manager {
+            Some(manager) if errors.is_empty() => InventoryBatch::new(manager, items).map_err(manager_error),
+            _ => Err(ApiError::invalid(&errors)),
+        }
+    }
+}
+
+/// Which of the manager's products to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct InventoryQuery {
+    /// Whose products.
+    #[param(example = "mgr_123", min_length = 1, max_length = 100, pattern = "\\S")]
+    manager_id: String,
+    /// `in_stock`, `out_of_stock` or `discontinued`; all when absent.
+    #[param(example = "in_stock", pattern = "^(in_stock|out_of_stock|discontinued)$")]
+    status: Option<String>,
+}
+
+/// The product to discontinue.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"manager_id": "mgr_123", "product_id": "prod_001"}))]
+pub struct DiscontinueBody {
+    #[schema(example = "mgr_123", min_length = 1, max_length = 100, pattern = "\\S")]
+    manager_id: String,
+    #[schema(example = "prod_001", pattern = "^prod_0*[1-9][0-9]{0,15}$")]
+    product_id: String,
+}
+
+/// The customer an order is for.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ManagerCustomerBody {
+    #[schema(example = "cust_456", min_length = 1, max_length = 100, pattern = "\\S")]
+    id: String,
+    #[schema(example = "customer@example.com", format = Email, max_length = 254)]
+    email: String,
+}
+
+/// One product and quantity of an order.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ManagerLineBody {
+    #[schema(example = "prod_001", pattern = "^prod_0*[1-9][0-9]{0,15}$")]
+    product_id: String,
+    #[schema(example = 2, minimum = 1, maximum = 2147483647)]
+    #[serde(deserialize_with = "crate::extract::whole_number")]
+    quantity: i64,
+}
+
+/// An order to process from the manager's products.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"manager_id": "mgr_123", "customer": {"id": "cust_456", "email": "customer@example.com"},
+    "products": [{"product_id": "prod_001", "quantity": 2}, {"product_id": "prod_002", "quantity": 1}]}))]
+pub struct ProcessOrderBody {
+    #[schema(example = "mgr_123", min_length = 1, max_length = 100, pattern = "\\S")]
+    manager_id: String,
+    customer: ManagerCustomerBody,
+    #[schema(min_items = 1, max_items = 100)]
+    products: Vec<ManagerLineBody>,
+}
+
+impl TryFrom<ProcessOrderBody> for OrderRequest {
+    type Error = ApiError;
+
+    fn try_from(body: ProcessOrderBody) -> Result<Self, ApiError> {
+        let mut errors = FieldErrors::new();
+        let manager = manager_id(&body.manager_id, &mut errors);
+        let id = errors.check("customer.id", CustomerId::parse(&body.customer.id));
+        let email = errors.check("customer.email", Email::parse(&body.customer.email));
+        let lines =
+            requested_lines(body.products.iter().map(|l| (parse_product_ref(&l.product_id), l.quantity)), &mut errors);
+        match (manager, id, email) {
+            (Some(manager), Some(id), Some(email)) if errors.is_empty() => {
+                let customer = Customer { id, email: Some(email) };
+                OrderRequest::new(lines, Some(customer), Some(manager), OrderStatus::Completed).map_err(manager_error)
+            }
+            _ => Err(ApiError::invalid(&errors)),
+        }
+    }
+}
+
+/// The outcome of processing an order.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"order_id": "ord_789", "status": "processed", "total_amount": 44.97}))]
+pub struct ProcessedResponse {
+    #[schema(example = "ord_789")]
+    order_id: String,
+    /// Always `processed`.
+    #[schema(example = "processed")]
+    status: &'static str,
+    #[schema(value_type = f64, example = 44.97)]
+    total_amount: MoneyJson,
+}
+
+/// Adds or updates products of a manager's inventory, all or nothing.
+#[utoipa::path(
+    post, path = "/api/inventory/products", tag = "manager", request_body = InventoryBody,
+    responses(
+        (status = 201, description = "Every product as stored, in request order", body = ItemsResponse),
+        (status = 400, description = "Invalid item, named as `products[i].field`; nothing written", body = ErrorBody),
+        (status = 404, description = "`PRODUCT_NOT_FOUND`: an item's id is not this manager's", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 429, description = "`RATE_LIMITED`", body = ErrorBody),
+    )
+)]
+pub async fn load_inventory(
+    state: web::Data<AppState>,
+    body: JsonBody<InventoryBody>,
+) -> Result<HttpResponse, ApiError> {
+    let batch = InventoryBatch::try_from(body.value)?;
+    let products = state.catalogue.load_inventory(batch).await.map_err(manager_error)?;
+    Ok(HttpResponse::Created().json(ItemsResponse::of(products)))
+}
+
+/// Lists a manager's products by status.
+#[utoipa::path(
+    get, path = "/api/inventory/products", tag = "manager", params(InventoryQuery),
+    responses(
+        (status = 200, description = "The manager's products, by id", body = ItemsResponse),
+        (status = 400, description = "`manager_id` missing or blank, or an unknown `status`", body = ErrorBody),
+        (status = 429, description = "`RATE_LIMITED`", body = ErrorBody),
+    )
+)]
+pub async fn list_inventory(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let pairs = query_pairs(&req)?;
+    let mut errors = FieldErrors::new();
+    let manager = match query_value(&pairs, "manager_id") {
+        Some(raw) => manager_id(raw, &mut errors),
+        None => {
+            errors.add("manager_id", "is required");
+            None
+        }
+    };
+    let status = match query_value(&pairs, "status") {
+        None => None,
+        Some("in_stock") => Some(InventoryStatus::InStock),
+        Some("out_of_stock") => Some(InventoryStatus::OutOfStock),
+        Some("discontinued") => Some(InventoryStatus::Discontinued),
+        Some(_) => {
+            errors.add("status", "must be one of in_stock, out_of_stock, discontinued");
+            None
+        }
+    };
+    let Some(manager) = manager.filter(|_| errors.is_empty()) else { return Err(ApiError::invalid(&errors)) };
+    let filter = ProductFilter { manager_id: Some(manager), status, ..Default::default() };
+    let page = state.catalogue.list(filter, PageRequest::ALL).await.map_err(manager_error)?;
+    Ok(HttpResponse::Ok().json(ItemsResponse::of(page.items)))
+}
+
+/// Marks one of the manager's products discontinued.
+#[utoipa::path(
+    post, path = "/api/inventory/discontinue", tag = "manager", request_body = DiscontinueBody,
+    responses(
+        (status = 204, description = "Discontinued (also when it already was)"),
+        (status = 400, description = "Missing or malformed field", body = ErrorBody),
+        (status = 404, description = "`PRODUCT_NOT_FOUND`: not this manager's product", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 429, description = "`RATE_LIMITED`", body = ErrorBody),
+    )
+)]
+pub async fn discontinue(
+    state: web::Data<AppState>,
+    body: JsonBody<DiscontinueBody>,
+) -> Result<HttpResponse, ApiError> {
+    let mut errors = FieldErrors::new();
+    let manager = manager_id(&body.value.manager_id, &mut errors);
+    let product = parse_product_ref(&body.value.product_id).map_err(|m| errors.add("product_id", m)).ok();
+    let (Some(manager), Some(product)) = (manager, product) else { return Err(ApiError::invalid(&errors)) };
+    state.catalogue.discontinue(product, Some(manager)).await.map_err(manager_error)?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Processes a customer's order from the manager's products: all lines or nothing.
+#[utoipa::path(
+    post, path = "/api/orders/process", tag = "manager", request_body = ProcessOrderBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe processing: the same key and body return the first result")),
+    responses(
+        (status = 200, description = "Processed; stored as a completed order", body = ProcessedResponse),
+        (status = 400, description = "Missing or invalid field", body = ErrorBody),
+        (status = 404, description = "`PRODUCT_NOT_FOUND`: not this manager's product", body = ErrorBody),
+        (status = 409, description = "`INSUFFICIENT_STOCK` or `PRODUCT_DISCONTINUED`", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 422, description = "`IDEMPOTENCY_KEY_REUSED`", body = ErrorBody),
+        (status = 429, description = "`RATE_LIMITED`", body = ErrorBody),
+    )
+)]
+pub async fn process_order(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: JsonBody<ProcessOrderBody>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = format!("manager:{}", body.value.manager_id.trim());
+    let idempotency = idempotency(&req, scope, &body.raw)?;
+    let request = OrderRequest::try_from(body.value)?;
+    let placement = state.ordering.place(request, idempotency).await.map_err(manager_error)?;
+    if !placement.replayed {
+        crate::metrics::order_placed("manager");
+    }
+    let mut response = HttpResponse::Ok();
+    if placement.replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(response.json(ProcessedResponse {
+        order_id: order_ref(placement.order.id),
+        status: "processed",
+        total_amount: MoneyJson(placement.order.total),
+    }))
+}

@@ -1,0 +1,317 @@
+//! Storefront orders: `/orders`.
+
+use actix_web::http::header::LOCATION;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::SecondsFormat;
+use domain::FieldErrors;
+use domain::order::{
+    Customer, CustomerId, Email, Idempotency, IdempotencyKey, Order, OrderId, OrderRequest, OrderStatus, Quantity,
+    RequestedLine,
+};
+use domain::product::ProductId;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+
+use super::MoneyJson;
+use crate::errors::{ApiError, ErrorBody};
+use crate::extract::{JsonBody, path_id, query_pairs};
+use crate::pagination::Paging;
+use crate::state::AppState;
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/orders").route(web::get().to(list_orders)).route(web::post().to(place_order)))
+        .service(web::resource("/orders/{id}").route(web::get().to(get_order)).route(web::patch().to(update_order)));
+}
+
+/// One line of an order as shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderLineResponse {
+    #[schema(example = 1)]
+    product_id: i64,
+    #[schema(example = 2)]
+    quantity: u32,
+    /// The product's price when the order was placed.
+    #[schema(value_type = f64, example = 15.99)]
+    unit_price: MoneyJson,
+}
+
+/// Who an order is for.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerResponse {
+    #[schema(example = "cust_456")]
+    id: String,
+    #[schema(example = "customer@example.com")]
+    email: Option<String>,
+}
+
+/// An order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderResponse {
+    #[schema(example = 1)]
+    id: i64,
+    products: Vec<OrderLineResponse>,
+    /// Exact sum of quantity x unit_price.
+    #[schema(value_type = f64, example = 44.97)]
+    total_price: MoneyJson,
+    /// `pending`, `completed` or `cancelled`.
+    #[schema(example = "pending")]
+    status: &'static str,
+    customer: Option<CustomerResponse>,
+    /// RFC 3339, UTC.
+    #[schema(example = "2026-11-22T10:15:00.123Z")]
+    created_at: String,
+}
+
+impl From<Order> for OrderResponse {
+    fn from(order: Order) -> Self {
+        Self {
+            id: order.id.get(),
+            products: order
+                .lines
+                .iter()
+                .map(|l| OrderLineResponse {
+                    product_id: l.product_id.get(),
+                    quantity: l.quantity.get(),
+                    unit_price: MoneyJson(l.unit_price),
+                })
+                .collect(),
+            total_price: MoneyJson(order.total),
+            status: order.status.as_str(),
+            customer: order.customer.map(|c| CustomerResponse {
+                id: c.id.as_str().to_owned(),
+                email: c.email.map(|e| e.as_str().to_owned()),
+            }),
+            created_at: order.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        }
+    }
+}
+
+/// One product and quantity to order.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct OrderLineBody {
+    #[schema(example = 1, minimum = 1, maximum = 9007199254740991_i64)]
+    #[serde(deserialize_with = "crate::extract::whole_number")]
+    product_id: i64,
+    /// At least 1.
+    #[schema(example = 2, minimum = 1, maximum = 2147483647)]
+    #[serde(deserialize_with = "crate::extract::whole_number")]
+    quantity: i64,
+}
+
+/// Who the order is for.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CustomerBody {
+    #[schema(example = "cust_456", min_length = 1, max_length = 100, pattern = "\\S")]
+    id: String,
+    #[schema(example = "customer@example.com", format = Email, max_length = 254)]
+    email: Option<String>,
+}
+
+/// An order to place: `products` (1..=100 lines; lines of one product are merged), or the
+/// single-line shorthand `product_id` + `quantity` (+ `user_id`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"products": [{"product_id": 1, "quantity": 2}, {"product_id": 2, "quantity": 1}], "customer": {"id": "cust_456", "email": "customer@example.com"}}))]
+pub struct PlaceOrderBody {
+    #[schema(min_items = 1, max_items = 100)]
+    products: Option<Vec<OrderLineBody>>,
+    customer: Option<CustomerBody>,
+    /// Shorthand: the one product.
+    #[schema(minimum = 1, maximum = 9007199254740991_i64)]
+    #[serde(default, deserialize_with = "crate::extract::optional_whole_number")]
+    product_id: Option<i64>,
+    /// Shorthand: its quantity.
+    #[schema(minimum = 1, maximum = 2147483647)]
+    #[serde(default, deserialize_with = "crate::extract::optional_whole_number")]
+    quantity: Option<i64>,
+    /// Shorthand: the customer's id.
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
+    user_id: Option<String>,
+}
+
+/// Reads order lines, naming each bad field as `products[i].field`.
+pub(crate) fn requested_lines(
+    lines: impl IntoIterator<Item = (Result<ProductId, String>, i64)>,
+    errors: &mut FieldErrors,
+) -> Vec<RequestedLine> {
+    lines
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, (product, quantity))| {
+            let product_id = product.map_err(|m| errors.add(format!("products[{i}].product_id"), m)).ok();
+            let quantity = errors.check(format!("products[{i}].quantity"), Quantity::new(quantity));
+            Some(RequestedLine { product_id: product_id?, quantity: quantity? })
+        })
+        .collect()
+}
+
+impl PlaceOrderBody {
+    fn into_request(self) -> Result<OrderRequest, ApiError> {
+        let mut errors = FieldErrors::new();
+        let raw_lines = match (self.products, self.product_id, self.quantity) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                return Err(ApiError::invalid_field("body", "use either products or product_id/quantity, not both"));
+            }
+            (Some(lines), None, None) => lines.into_iter().map(|l| (l.product_id, l.quantity)).collect(),
+            (None, Some(product_id), Some(quantity)) => vec![(product_id, quantity)],
+            (None, Some(_), None) => return Err(ApiError::invalid_field("quantity", "is required")),
+            (None, None, _) => return Err(ApiError::invalid_field("products", "is required")),
+        };
+        let lines = requested_lines(
+            raw_lines.into_iter().map(|(id, q): (i64, i64)| (ProductId::new(id).map_err(|e| e.0), q)),
+            &mut errors,
+        );
+        let customer = match (self.customer, self.user_id) {
+            (Some(c), _) => {
+                let id = errors.check("customer.id", CustomerId::parse(&c.id));
+                let email = c.email.and_then(|e| errors.check("customer.email", Email::parse(&e)));
+                id.map(|id| Customer { id, email })
+            }
+            (None, Some(user)) => {
+                errors.check("user_id", CustomerId::parse(&user)).map(|id| Customer { id, email: None })
+            }
+            (None, None) => None,
+        };
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(&errors));
+        }
+        Ok(OrderRequest::new(lines, customer, None, OrderStatus::Pending)?)
+    }
+}
+
+/// The new status of an order.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateOrderBody {
+    /// `completed` or `cancelled`.
+    #[schema(example = "cancelled", pattern = "^(completed|cancelled)$")]
+    status: String,
+}
+
+/// Pagination of the order listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct OrderListQuery {
+    /// Page number, from 1 (default 1).
+    #[param(minimum = 1, maximum = 4294967295_i64)]
+    page: Option<u64>,
+    /// Page size, 1..=500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    per_page: Option<u32>,
+    /// Items to skip (instead of `page`).
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
+    skip: Option<u64>,
+    /// Page size with `skip`, 1..=500.
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<u32>,
+}
+
+/// The `Idempotency-Key` of a request, scoped, with a fingerprint of its body.
+///
+/// # Errors
+/// 400 when the header is present but not a valid key.
+pub(crate) fn idempotency(req: &HttpRequest, scope: String, body: &[u8]) -> Result<Option<Idempotency>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else { return Ok(None) };
+    let key = value
+        .to_str()
+        .ok()
+        .and_then(|v| IdempotencyKey::parse(v).ok())
+        .ok_or_else(|| ApiError::invalid_field("Idempotency-Key", "must be 1 to 255 visible ASCII characters"))?;
+    let fingerprint = Sha256::digest(body).iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Some(Idempotency { scope, key, fingerprint }))
+}
+
+fn order_id(segment: &str) -> Result<OrderId, ApiError> {
+    let id = path_id(segment, "id")?;
+    OrderId::new(id).map_err(|e| ApiError::invalid_field("id", &e.0))
+}
+
+/// Places an order: all lines or nothing.
+#[utoipa::path(
+    post, path = "/orders", tag = "storefront", request_body = PlaceOrderBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat-safe placement: the same key and body return the first order")),
+    responses(
+        (status = 201, description = "Placed (pending); `Location: /orders/{id}`", body = OrderResponse),
+        (status = 400, description = "Invalid field", body = ErrorBody),
+        (status = 404, description = "`PRODUCT_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`INSUFFICIENT_STOCK` or `PRODUCT_DISCONTINUED`", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 422, description = "`IDEMPOTENCY_KEY_REUSED`", body = ErrorBody),
+    )
+)]
+pub async fn place_order(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: JsonBody<PlaceOrderBody>,
+) -> Result<HttpResponse, ApiError> {
+    let idempotency = idempotency(&req, "storefront".to_owned(), &body.raw)?;
+    let request = body.value.into_request()?;
+    let placement = state.ordering.place(request, idempotency).await?;
+    if !placement.replayed {
+        crate::metrics::order_placed("storefront");
+    }
+    let mut response = HttpResponse::Created();
+    response.insert_header((LOCATION, format!("/orders/{}", placement.order.id)));
+    if placement.replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(response.json(OrderResponse::from(placement.order)))
+}
+
+/// Lists orders, newest first.
+#[utoipa::path(
+    get, path = "/orders", tag = "storefront", params(OrderListQuery),
+    responses(
+        (status = 200, description = "Orders; `X-Total-Count` and `Link` headers", body = [OrderResponse]),
+        (status = 400, description = "Bad query value", body = ErrorBody),
+    )
+)]
+pub async fn list_orders(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let paging = Paging::from_query(&query_pairs(&req)?)?;
+    let page = state.ordering.list(paging.request()).await?;
+    let mut response = HttpResponse::Ok();
+    paging.write_headers(&mut response, page.total, "/orders", &[]);
+    Ok(response.json(page.items.into_iter().map(OrderResponse::from).collect::<Vec<_>>()))
+}
+
+/// One order.
+#[utoipa::path(
+    get, path = "/orders/{id}", tag = "storefront", params(("id" = i64, Path, description = "Order id", minimum = 1, maximum = 9007199254740991_i64)),
+    responses(
+        (status = 200, body = OrderResponse),
+        (status = 400, description = "Id is not a positive integer", body = ErrorBody),
+        (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
+    )
+)]
+pub async fn get_order(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let order = state.ordering.get(order_id(&id)?).await?;
+    Ok(HttpResponse::Ok().json(OrderResponse::from(order)))
+}
+
+/// Completes or cancels a pending order; cancelling puts its stock back.
+#[utoipa::path(
+    patch, path = "/orders/{id}", tag = "storefront", params(("id" = i64, Path, description = "Order id", minimum = 1, maximum = 9007199254740991_i64)),
+    request_body = UpdateOrderBody,
+    responses(
+        (status = 200, body = OrderResponse),
+        (status = 400, description = "Status is not completed or cancelled", body = ErrorBody),
+        (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`INVALID_STATUS_TRANSITION`: the order is not pending", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+    )
+)]
+pub async fn update_order(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: JsonBody<UpdateOrderBody>,
+) -> Result<HttpResponse, ApiError> {
+    let id = order_id(&id)?;
+    let status = match body.value.status.parse::<OrderStatus>() {
+        Ok(status @ (OrderStatus::Completed | OrderStatus::Cancelled)) => status,
+        _ => return Err(ApiError::invalid_field("status", "must be completed or cancelled")),
+    };
+    let order = state.ordering.change_status(id, status).await?;
+    Ok(HttpResponse::Ok().json(OrderResponse::from(order)))
+}

@@ -1,0 +1,286 @@
+//! Storefront products: `/products`.
+
+use actix_web::http::header::LOCATION;
+use actix_web::{HttpRequest, HttpResponse, web};
+use domain::FieldErrors;
+use domain::product::{Description, NewProduct, Product, ProductChanges, ProductFilter, ProductId, ProductName, Stock};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::MoneyJson;
+use crate::errors::{ApiError, ErrorBody};
+use crate::extract::{JsonBody, path_id, query_pairs, query_value};
+use crate::pagination::Paging;
+use crate::state::AppState;
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/products").route(web::get().to(list_products)).route(web::post().to(create_product)))
+        .service(
+            web::resource("/products/{id}")
+                .route(web::get().to(get_product))
+                .route(web::patch().to(update_product))
+                .route(web::delete().to(delete_product)),
+        )
+        .service(web::resource("/products/{id}/quantity").route(web::put().to(set_quantity)));
+}
+
+/// A product on the storefront.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductResponse {
+    #[schema(example = 1)]
+    id: i64,
+    #[schema(example = "Premium Coffee Beans")]
+    name: String,
+    #[schema(example = "Single-origin, 1 kg")]
+    description: String,
+    /// Exact, at most two decimals.
+    #[schema(value_type = f64, example = 15.99)]
+    price: MoneyJson,
+    #[schema(example = 100)]
+    stock: u32,
+}
+
+impl From<Product> for ProductResponse {
+    fn from(p: Product) -> Self {
+        Self {
+            id: p.id.get(),
+            name: p.name.as_str().to_owned(),
+            description: p.description.as_str().to_owned(),
+            price: MoneyJson(p.price),
+            stock: p.stock.get(),
+        }
+    }
+}
+
+/// A product to add.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateProductBody {
+    /// The id to give it (1..=2147483647); the next free id when absent.
+    #[schema(example = 42, minimum = 1, maximum = 2147483647)]
+    #[serde(default, deserialize_with = "crate::extract::optional_whole_number")]
+    id: Option<i64>,
+    /// 1..=200 characters after trimming.
+    #[schema(example = "Premium Coffee Beans", min_length = 1, max_length = 200, pattern = "\\S")]
+    name: String,
+    /// At most 5000 characters.
+    #[schema(example = "Single-origin, 1 kg", max_length = 5000)]
+    description: Option<String>,
+    /// 0..=1000000000, at most two decimals.
+    #[schema(value_type = f64, example = 15.99, minimum = 0, maximum = 1000000000, multiple_of = 0.01)]
+    price: serde_json::Number,
+    /// 0..=2147483647.
+    #[schema(example = 100, minimum = 0, maximum = 2147483647)]
+    #[serde(deserialize_with = "crate::extract::whole_number")]
+    stock: i64,
+}
+
+impl TryFrom<CreateProductBody> for NewProduct {
+    type Error = ApiError;
+
+    fn try_from(body: CreateProductBody) -> Result<Self, ApiError> {
+        let mut errors = FieldErrors::new();
+        let id = body.id.map(|id| errors.check("id", ProductId::chosen(id)));
+        let name = errors.check("name", ProductName::parse(&body.name));
+        let description = errors.check("description", Description::parse(body.description.as_deref().unwrap_or("")));
+        let price = errors.check("price", super::money(&body.price));
+        let stock = errors.check("stock", Stock::new(body.stock));
+        match (id, name, description, price, stock) {
+            (id, Some(name), Some(description), Some(price), Some(stock)) if errors.is_empty() => {
+                Ok(NewProduct { id: id.flatten(), manager_id: None, name, description, price, stock })
+            }
+            _ => Err(ApiError::invalid(&errors)),
+        }
+    }
+}
+
+/// Fields to change; at least one.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateProductBody {
+    #[schema(example = "Premium Coffee Beans", min_length = 1, max_length = 200, pattern = "\\S")]
+    name: Option<String>,
+    #[schema(max_length = 5000)]
+    description: Option<String>,
+    #[schema(value_type = Option<f64>, example = 14.5, minimum = 0, maximum = 1000000000, multiple_of = 0.01)]
+    price: Option<serde_json::Number>,
+    #[schema(example = 80, minimum = 0, maximum = 2147483647)]
+    #[serde(default, deserialize_with = "crate::extract::optional_whole_number")]
+    stock: Option<i64>,
+}
+
+impl TryFrom<UpdateProductBody> for ProductChanges {
+    type Error = ApiError;
+
+    fn try_from(body: UpdateProductBody) -> Result<Self, ApiError> {
+        let mut errors = FieldErrors::new();
+        let changes = ProductChanges {
+            name: body.name.and_then(|v| errors.check("name", ProductName::parse(&v))),
+            description: body.description.and_then(|v| errors.check("description", Description::parse(&v))),
+            price: body.price.and_then(|v| errors.check("price", super::money(&v))),
+            stock: body.stock.and_then(|v| errors.check("stock", Stock::new(v))),
+        };
+        if errors.is_empty() && changes == ProductChanges::default() {
+            errors.add("body", "must set at least one of name, description, price, stock");
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(&errors));
+        }
+        Ok(changes)
+    }
+}
+
+/// The new stock level.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct QuantityBody {
+    /// 0..=2147483647.
+    #[schema(example = 25, minimum = 0, maximum = 2147483647)]
+    #[serde(deserialize_with = "crate::extract::whole_number")]
+    quantity: i64,
+}
+
+/// Pagination and filters of the product listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ProductListQuery {
+    /// Page number, from 1 (default 1).
+    #[param(minimum = 1, maximum = 4294967295_i64)]
+    page: Option<u64>,
+    /// Page size, 1..=500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    per_page: Option<u32>,
+    /// Items to skip (instead of `page`).
+    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
+    skip: Option<u64>,
+    /// Page size with `skip`, 1..=500.
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<u32>,
+    /// `true` to list only products with stock.
+    in_stock: Option<bool>,
+}
+
+pub(crate) fn product_id(segment: &str) -> Result<ProductId, ApiError> {
+    let id = path_id(segment, "id")?;
+    ProductId::new(id).map_err(|e| ApiError::invalid_field("id", &e.0))
+}
+
+fn flag(pairs: &[(String, String)], key: &str) -> Result<bool, ApiError> {
+    match query_value(pairs, key) {
+        None | Some("false" | "0") => Ok(false),
+        Some("true" | "1") => Ok(true),
+        Some(_) => Err(ApiError::invalid_field(key, "must be true or false")),
+    }
+}
+
+/// Lists products for sale, by id.
+#[utoipa::path(
+    get, path = "/products", tag = "storefront", params(ProductListQuery),
+    responses(
+        (status = 200, description = "Products for sale; `X-Total-Count` and `Link` headers", body = [ProductResponse]),
+        (status = 400, description = "Bad query value", body = ErrorBody),
+    )
+)]
+pub async fn list_products(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let pairs = query_pairs(&req)?;
+    let paging = Paging::from_query(&pairs)?;
+    let in_stock = flag(&pairs, "in_stock")?;
+    let filter = ProductFilter { for_sale_only: true, in_stock_only: in_stock, ..Default::default() };
+    let page = state.catalogue.list(filter, paging.request()).await?;
+    let mut response = HttpResponse::Ok();
+    let extra: Vec<(&str, String)> = if in_stock { vec![("in_stock", "true".to_owned())] } else { vec![] };
+    paging.write_headers(&mut response, page.total, "/products", &extra);
+    Ok(response.json(page.items.into_iter().map(ProductResponse::from).collect::<Vec<_>>()))
+}
+
+/// Adds a product.
+#[utoipa::path(
+    post, path = "/products", tag = "storefront", request_body = CreateProductBody,
+    responses(
+        (status = 201, description = "Created; `Location: /products/{id}`", body = ProductResponse),
+        (status = 400, description = "Invalid field", body = ErrorBody),
+        (status = 409, description = "`PRODUCT_EXISTS`: the requested id is taken", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+    )
+)]
+pub async fn create_product(
+    state: web::Data<AppState>,
+    body: JsonBody<CreateProductBody>,
+) -> Result<HttpResponse, ApiError> {
+    let product = state.catalogue.add(body.value.try_into()?).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((LOCATION, format!("/products/{}", product.id)))
+        .json(ProductResponse::from(product)))
+}
+
+/// One product.
+#[utoipa::path(
+    get, path = "/products/{id}", tag = "storefront", params(("id" = i64, Path, description = "Product id", minimum = 1, maximum = 9007199254740991_i64)),
+    responses(
+        (status = 200, body = ProductResponse),
+        (status = 400, description = "Id is not a positive integer", body = ErrorBody),
+        (status = 404, description = "`PRODUCT_NOT_FOUND`", body = ErrorBody),
+    )
+)]
+pub async fn get_product(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let product = state.catalogue.get(product_id(&id)?).await?;
+    Ok(HttpResponse::Ok().json(ProductResponse::from(product)))
+}
+
+/// Changes some fields of a product.
+#[utoipa::path(
+    patch, path = "/products/{id}", tag = "storefront", params(("id" = i64, Path, description = "Product id", minimum = 1, maximum = 9007199254740991_i64)),
+    request_body = UpdateProductBody,
+    responses(
+        (status = 200, body = ProductResponse),
+        (status = 400, description = "Invalid field or id", body = ErrorBody),
+        (status = 404, description = "`PRODUCT_NOT_FOUND`", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+    )
+)]
+pub async fn update_product(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: JsonBody<UpdateProductBody>,
+) -> Result<HttpResponse, ApiError> {
+    let id = product_id(&id)?;
+    let product = state.catalogue.change(id, body.value.try_into()?).await?;
+    Ok(HttpResponse::Ok().json(ProductResponse::from(product)))
+}
+
+/// Sets a product's stock level.
+#[utoipa::path(
+    put, path = "/products/{id}/quantity", tag = "storefront", params(("id" = i64, Path, description = "Product id", minimum = 1, maximum = 9007199254740991_i64)),
+    request_body = QuantityBody,
+    responses(
+        (status = 200, body = ProductResponse),
+        (status = 400, description = "Invalid quantity or id", body = ErrorBody),
+        (status = 404, description = "`PRODUCT_NOT_FOUND`", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+    )
+)]
+pub async fn set_quantity(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: JsonBody<QuantityBody>,
+) -> Result<HttpResponse, ApiError> {
+    let id = product_id(&id)?;
+    let stock = Stock::new(body.value.quantity).map_err(|e| ApiError::invalid_field("quantity", &e.0))?;
+    let product = state.catalogue.change(id, ProductChanges { stock: Some(stock), ..Default::default() }).await?;
+    Ok(HttpResponse::Ok().json(ProductResponse::from(product)))
+}
+
+/// Discontinues a product: it leaves the listing and can no longer be ordered.
+#[utoipa::path(
+    delete, path = "/products/{id}", tag = "storefront", params(("id" = i64, Path, description = "Product id", minimum = 1, maximum = 9007199254740991_i64)),
+    responses(
+        (status = 204, description = "Discontinued (also when it already was)"),
+        (status = 400, description = "Id is not a positive integer", body = ErrorBody),
+        (status = 404, description = "`PRODUCT_NOT_FOUND`", body = ErrorBody),
+    )
+)]
+pub async fn delete_product(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    state.catalogue.discontinue(product_id(&id)?, None).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

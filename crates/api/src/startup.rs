@@ -1,0 +1,150 @@
+//! The composition root: picks the storage adapter, wires the use-cases and starts the server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use adapters::cache::CachedStore;
+use adapters::memory::MemoryStore;
+use adapters::postgres::{ChangeEvent, ChangeListener, PgStore, run_migrations};
+use anyhow::Context;
+use domain::limits::RateLimit;
+use domain::ports::{AuditLog, HealthCheck, OrderRepository, ProductRepository, RateCounter};
+use domain::services::RateLimiting;
+
+use crate::config::{Backend, Settings};
+use crate::extract::BodyLimit;
+use crate::middleware::edge;
+use crate::routes;
+use crate::state::AppState;
+
+/// Extra routes mounted next to the real ones (tests use it for a panicking route).
+pub type ExtraRoutes = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
+
+/// Builds the state for the configured backend; with PostgreSQL, applies pending migrations
+/// and starts listening for other processes' catalogue changes.
+///
+/// # Errors
+/// When the migrations cannot be applied or the pool cannot be configured.
+pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
+    let limit = RateLimit::new(settings.rate_limit.requests, settings.rate_limit.window_seconds)
+        .map_err(|e| anyhow::anyhow!("rate_limit: {e}"))?;
+    let ttl = Duration::from_secs(settings.cache.ttl_seconds);
+    let state = match settings.storage.backend {
+        Backend::Memory => {
+            let store = Arc::new(MemoryStore::new());
+            // One process owns the memory store: every write passes through the cache.
+            with_cache(store.clone(), store.clone(), store.clone(), store, limit, ttl, true)
+        }
+        Backend::Postgres => {
+            run_migrations(&settings.database.url).await.context("applying database migrations")?;
+            let store = Arc::new(PgStore::new(&settings.database.pool()).context("configuring the database pool")?);
+            let mut state = with_cache(store.clone(), store.clone(), store.clone(), store, limit, ttl, false);
+            if let Some(cache) = state.cache.clone() {
+                let on_change = Arc::new(move |event: ChangeEvent| match event {
+                    ChangeEvent::Changed => cache.invalidate(),
+                    ChangeEvent::Disconnected => cache.set_synced(false),
+                    ChangeEvent::Resynced => cache.set_synced(true),
+                });
+                state.listener = Some(Arc::new(ChangeListener::spawn(&settings.database.url, on_change)));
+            }
+            state
+        }
+    };
+    Ok(state)
+}
+
+/// Wires the state, with product queries cached unless `ttl` is zero. `synced` says whether the
+/// cache hears every write from the start.
+fn with_cache<S>(
+    products: Arc<dyn ProductRepository>,
+    orders: Arc<dyn OrderRepository>,
+    health: Arc<dyn HealthCheck>,
+    ops: Arc<S>,
+    limit: RateLimit,
+    ttl: Duration,
+    synced: bool,
+) -> AppState
+where
+    S: RateCounter + AuditLog,
+{
+    let rate_limiting = RateLimiting::new(ops.clone(), limit);
+    if ttl.is_zero() {
+        return AppState::new(products, orders, health, rate_limiting, ops);
+    }
+    let cached = Arc::new(CachedStore::new(products, orders, ttl, synced));
+    let mut state = AppState::new(cached.clone(), cached.clone(), health, rate_limiting, ops);
+    state.cache = Some(cached.control());
+    state
+}
+
+/// A bound, not yet running, server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("port", &self.port).finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Builds the state from `settings` and binds the listener.
+    ///
+    /// # Errors
+    /// When the state cannot be built or the address cannot be bound.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let state = build_state(&settings).await?;
+        Self::serve(&settings, state, Arc::new(|_| {}))
+    }
+
+    /// Binds the listener for an already built state, with extra routes.
+    ///
+    /// # Errors
+    /// When the address cannot be bound.
+    pub fn serve(settings: &Settings, state: AppState, extra: ExtraRoutes) -> anyhow::Result<Self> {
+        let address = (settings.server.host.as_str(), settings.server.port);
+        let listener = TcpListener::bind(address)
+            .with_context(|| format!("binding {}:{}", settings.server.host, settings.server.port))?;
+        let port = listener.local_addr()?.port();
+        if crate::metrics::handle().is_none() {
+            tracing::warn!("another metrics recorder is installed: /metrics will be empty");
+        }
+        let state = web::Data::new(state);
+        let limit = BodyLimit(settings.server.max_body_bytes);
+        let mut server = HttpServer::new(move || {
+            let extra = extra.clone();
+            App::new()
+                .app_data(state.clone())
+                .app_data(limit)
+                .wrap(from_fn(edge))
+                .configure(routes::configure)
+                .configure(move |cfg| extra(cfg))
+        })
+        .shutdown_timeout(settings.server.shutdown_timeout_seconds)
+        .client_request_timeout(Duration::from_secs(10));
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server.listen(listener)?.run();
+        Ok(Self { port, server })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM or SIGINT, then drains in-flight requests.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
