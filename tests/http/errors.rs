@@ -67,9 +67,19 @@ async fn an_unknown_route_is_404_not_found(app: TestApp) {
 }
 
 async fn a_wrong_method_is_405(app: TestApp) {
-    expect_error(app.delete("/products").await, 405, "METHOD_NOT_ALLOWED").await;
-    expect_error(app.put("/orders/1", &json!({})).await, 405, "METHOD_NOT_ALLOWED").await;
-    expect_error(app.post("/health", &json!({})).await, 405, "METHOD_NOT_ALLOWED").await;
+    for (response, allow) in [
+        (app.delete("/products").await, "GET, POST"),
+        (app.put("/products/1", &json!({})).await, "GET, PATCH, DELETE"),
+        (app.get("/products/1/quantity").await, "PUT"),
+        (app.put("/orders/1", &json!({})).await, "GET, PATCH"),
+        (app.delete("/orders").await, "GET, POST"),
+        (app.post("/health", &json!({})).await, "GET"),
+        (app.delete("/api/inventory/products?manager_id=m1").await, "GET, POST"),
+        (app.get("/api/orders/process?manager_id=m1").await, "POST"),
+    ] {
+        assert_eq!(response.headers().get("allow").and_then(|v| v.to_str().ok()), Some(allow), "Allow header");
+        expect_error(response, 405, "METHOD_NOT_ALLOWED").await;
+    }
 }
 
 async fn a_panicking_handler_is_500_with_a_generic_body(app: TestApp) {

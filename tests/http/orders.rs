@@ -17,6 +17,7 @@ on_both_backends!(
     orders_are_listed_newest_first_with_pagination,
     completing_an_order_keeps_the_stock_and_cannot_be_undone,
     cancelling_an_order_puts_the_stock_back,
+    a_cancellation_that_would_overflow_the_stock_is_400_and_changes_nothing,
     only_completed_or_cancelled_are_accepted_as_new_status,
     a_repeated_idempotency_key_returns_the_first_order_and_places_nothing,
     an_idempotency_key_reused_with_another_body_is_422,
@@ -186,6 +187,22 @@ async fn cancelling_an_order_puts_the_stock_back(app: TestApp) {
     expect_error(again, 409, "INVALID_STATUS_TRANSITION").await;
     assert_eq!(app.stock_of(mug).await, 10);
     expect_error(app.patch("/orders/555555", &json!({"status": "cancelled"})).await, 404, "ORDER_NOT_FOUND").await;
+}
+
+async fn a_cancellation_that_would_overflow_the_stock_is_400_and_changes_nothing(app: TestApp) {
+    let mug = app.product("Mug", 1.0, 10).await;
+    let id = body(app.post("/orders", &order(&[(mug, 2)])).await).await["id"].clone();
+    let full = app.put(&format!("/products/{mug}/quantity"), &json!({"quantity": 2_147_483_647_i64})).await;
+    assert_eq!(full.status(), StatusCode::OK);
+    let details = expect_error(
+        app.patch(&format!("/orders/{id}"), &json!({"status": "cancelled"})).await,
+        400,
+        "INVALID_REQUEST",
+    )
+    .await;
+    assert!(details["status"].as_str().is_some_and(|m| m.contains("stock")), "{details}");
+    assert_eq!(app.stock_of(mug).await, 2_147_483_647);
+    assert_eq!(body(app.get(&format!("/orders/{id}")).await).await["status"], "pending");
 }
 
 async fn only_completed_or_cancelled_are_accepted_as_new_status(app: TestApp) {

@@ -42,7 +42,9 @@ pub fn rate_limited() {
 }
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/metrics").route(web::get().to(render)));
+    cfg.service(
+        web::resource("/metrics").route(web::get().to(render)).default_service(crate::routes::not_allowed("GET")),
+    );
 }
 
 /// The metrics in Prometheus text format.

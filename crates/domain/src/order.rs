@@ -329,8 +329,8 @@ pub fn price_order(request: &OrderRequest, products: &[Product]) -> Result<Price
 /// products' current rows. Only a cancellation changes stock: its units go back.
 ///
 /// # Errors
-/// [`Error::InvalidStatusTransition`] when the move is not allowed; [`Error::Unexpected`] when
-/// putting the units back would exceed the largest stock level.
+/// [`Error::InvalidStatusTransition`] when the move is not allowed; [`Error::Validation`] on
+/// `status` when putting the units back would exceed the largest stock level (nothing changes).
 pub fn stock_after_transition(
     order: &Order,
     to: OrderStatus,
@@ -346,7 +346,13 @@ pub fn stock_after_transition(
         .map(|line| {
             let current = products.iter().find(|p| p.id == line.product_id).map_or(0, |p| p.stock.get());
             let restocked = Stock::new(i64::from(current) + i64::from(line.quantity.get())).map_err(|_| {
-                anyhow::anyhow!("restocking product {} would exceed the largest stock level", line.product_id)
+                Error::invalid(
+                    "status",
+                    format!(
+                        "cancelling would put the stock of product {} above the largest stock level; lower its stock first",
+                        line.product_id
+                    ),
+                )
             })?;
             Ok((line.product_id, restocked))
         })
@@ -508,6 +514,24 @@ mod tests {
             vec![(id(1), Stock::new(7).unwrap())]
         );
         assert!(stock_after_transition(&order, OrderStatus::Completed, &rows).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_cancellation_that_would_overflow_the_stock_is_refused_as_invalid() {
+        let order = Order {
+            id: OrderId::new(1).unwrap(),
+            lines: vec![OrderLine { product_id: id(1), quantity: Quantity::new(2).unwrap(), unit_price: Money::ZERO }],
+            total: Money::ZERO,
+            status: OrderStatus::Pending,
+            customer: None,
+            manager_id: None,
+            created_at: Utc::now(),
+        };
+        let rows = [product(1, "1", i64::from(i32::MAX) - 1)];
+        match stock_after_transition(&order, OrderStatus::Cancelled, &rows) {
+            Err(Error::Validation(fields)) => assert_eq!(fields.iter().next().map(|(f, _)| f), Some("status")),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
     }
 
     #[test]

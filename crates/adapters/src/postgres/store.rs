@@ -44,15 +44,33 @@ impl fmt::Debug for PoolSettings {
     }
 }
 
-/// The URL with its password, if any, replaced, so settings can be logged.
+/// The URL with its password, if any, replaced, so settings can be logged: the password of the
+/// authority (`user:secret@host`) and any `password=` parameter of the query string.
 pub(crate) fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else { return url.to_owned() };
-    match rest[..at].split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
-        None => url.to_owned(),
-    }
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rfind('@') {
+        Some(at) => match authority[..at].split_once(':') {
+            Some((user, _)) => format!("{user}:***{}", &authority[at..]),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
 }
 
 /// The PostgreSQL store: implements every port over one pool. Cloning shares the pool.
@@ -130,5 +148,10 @@ mod tests {
         assert_eq!(redact_password("postgres://app:s3cret@db:5432/shop"), "postgres://app:***@db:5432/shop");
         assert_eq!(redact_password("postgres://postgres@localhost/postgres"), "postgres://postgres@localhost/postgres");
         assert_eq!(redact_password("postgres://localhost/x?user=a"), "postgres://localhost/x?user=a");
+        assert_eq!(
+            redact_password("postgres://localhost/x?user=a&password=s3cret&sslmode=disable"),
+            "postgres://localhost/x?user=a&password=***&sslmode=disable"
+        );
+        assert_eq!(redact_password("postgres://app:s3cret@db?password=again"), "postgres://app:***@db?password=***");
     }
 }

@@ -3,12 +3,13 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
+use super::not_allowed;
 use crate::errors::{ApiError, ErrorBody};
 use crate::state::AppState;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/health").route(web::get().to(health)))
-        .service(web::resource("/ready").route(web::get().to(ready)));
+    cfg.service(web::resource("/health").route(web::get().to(health)).default_service(not_allowed("GET")))
+        .service(web::resource("/ready").route(web::get().to(ready)).default_service(not_allowed("GET")));
 }
 
 /// The process is alive.

@@ -11,8 +11,8 @@ use domain::{Error, PageRequest};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::MoneyJson;
 use super::orders::{idempotency, requested_lines};
+use super::{MoneyJson, not_allowed};
 use crate::errors::{ApiError, ErrorBody};
 use crate::extract::{JsonBody, query_pairs, query_value};
 use crate::ids::{IdStyle, order_ref, parse_product_ref, product_ref};
@@ -26,10 +26,19 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             .service(
                 web::resource("/inventory/products")
                     .route(web::post().to(load_inventory))
-                    .route(web::get().to(list_inventory)),
+                    .route(web::get().to(list_inventory))
+                    .default_service(not_allowed("GET, POST")),
             )
-            .service(web::resource("/inventory/discontinue").route(web::post().to(discontinue)))
-            .service(web::resource("/orders/process").route(web::post().to(process_order)))
+            .service(
+                web::resource("/inventory/discontinue")
+                    .route(web::post().to(discontinue))
+                    .default_service(not_allowed("POST")),
+            )
+            .service(
+                web::resource("/orders/process")
+                    .route(web::post().to(process_order))
+                    .default_service(not_allowed("POST")),
+            )
             // Inside the scope, so unknown /api paths are rate limited and audited too.
             .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::route_not_found()) })),
     );

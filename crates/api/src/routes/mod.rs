@@ -7,7 +7,8 @@ pub mod manager;
 pub mod orders;
 pub mod products;
 
-use actix_web::web;
+use actix_web::http::header::ALLOW;
+use actix_web::{HttpResponse, Route, web};
 use domain::Money;
 use serde::Serialize;
 
@@ -19,6 +20,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     manager::configure(cfg);
     docs::configure(cfg);
     crate::metrics::configure(cfg);
+}
+
+/// The answer of a resource to a method it does not serve: 405 naming the methods it does
+/// (`Allow`); the edge middleware wraps it in the error envelope and keeps the header.
+pub(crate) fn not_allowed(allow: &'static str) -> Route {
+    web::to(move || async move { HttpResponse::MethodNotAllowed().insert_header((ALLOW, allow)).finish() })
 }
 
 /// Money as a JSON number with at most two decimals (`44.97`), written from its exact text.

@@ -13,15 +13,25 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
-use super::MoneyJson;
+use super::{MoneyJson, not_allowed};
 use crate::errors::{ApiError, ErrorBody};
 use crate::extract::{JsonBody, path_id, query_pairs};
 use crate::pagination::Paging;
 use crate::state::AppState;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/orders").route(web::get().to(list_orders)).route(web::post().to(place_order)))
-        .service(web::resource("/orders/{id}").route(web::get().to(get_order)).route(web::patch().to(update_order)));
+    cfg.service(
+        web::resource("/orders")
+            .route(web::get().to(list_orders))
+            .route(web::post().to(place_order))
+            .default_service(not_allowed("GET, POST")),
+    )
+    .service(
+        web::resource("/orders/{id}")
+            .route(web::get().to(get_order))
+            .route(web::patch().to(update_order))
+            .default_service(not_allowed("GET, PATCH")),
+    );
 }
 
 /// One line of an order as shown.

@@ -7,21 +7,29 @@ use domain::product::{Description, NewProduct, Product, ProductChanges, ProductF
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::MoneyJson;
+use super::{MoneyJson, not_allowed};
 use crate::errors::{ApiError, ErrorBody};
 use crate::extract::{JsonBody, path_id, query_pairs, query_value};
 use crate::pagination::Paging;
 use crate::state::AppState;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/products").route(web::get().to(list_products)).route(web::post().to(create_product)))
-        .service(
-            web::resource("/products/{id}")
-                .route(web::get().to(get_product))
-                .route(web::patch().to(update_product))
-                .route(web::delete().to(delete_product)),
-        )
-        .service(web::resource("/products/{id}/quantity").route(web::put().to(set_quantity)));
+    cfg.service(
+        web::resource("/products")
+            .route(web::get().to(list_products))
+            .route(web::post().to(create_product))
+            .default_service(not_allowed("GET, POST")),
+    )
+    .service(
+        web::resource("/products/{id}")
+            .route(web::get().to(get_product))
+            .route(web::patch().to(update_product))
+            .route(web::delete().to(delete_product))
+            .default_service(not_allowed("GET, PATCH, DELETE")),
+    )
+    .service(
+        web::resource("/products/{id}/quantity").route(web::put().to(set_quantity)).default_service(not_allowed("PUT")),
+    );
 }
 
 /// A product on the storefront.
