@@ -207,6 +207,14 @@ async fn a_write_through_one_process_is_visible_on_another_within_a_second() {
     }
 }
 
+async fn in_flight_requests(client: &Client, address: &str) -> f64 {
+    let text = client.get(format!("{address}/metrics")).send().await.unwrap().text().await.unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("http_requests_in_flight "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_lets_an_in_flight_request_finish_before_exiting() {
     let port = free_port();
@@ -234,11 +242,18 @@ async fn sigterm_lets_an_in_flight_request_finish_before_exiting() {
         .send();
     let in_flight = tokio::spawn(request);
     sender.send(Ok(bytes::Bytes::from_static(br#"{"name": "Slow", "price": 1,"#))).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // SIGTERM only once the server is serving the request (the /metrics call itself is one).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while in_flight_requests(&client, &address).await < 2.0 {
+        assert!(Instant::now() < deadline, "the slow request never reached the server");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());
     tokio::time::sleep(Duration::from_millis(300)).await;
-    sender.send(Ok(bytes::Bytes::from_static(br#" "stock": 1}"#))).await.unwrap();
+    if sender.send(Ok(bytes::Bytes::from_static(br#" "stock": 1}"#))).await.is_err() {
+        panic!("request ended early: {:?}", in_flight.await);
+    }
     drop(sender);
     let response = in_flight.await.unwrap().unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);

@@ -31,6 +31,23 @@ pub fn record_request(method: &str, route: &str, status: u16, seconds: f64) {
     metrics::histogram!("http_request_duration_seconds", &labels[..2]).record(seconds);
 }
 
+/// Holds one request in the `http_requests_in_flight` gauge until dropped, so a request that
+/// panics or whose client goes away still leaves it.
+#[derive(Debug)]
+pub struct InFlight(());
+
+/// Counts a request as in flight for as long as the returned guard lives.
+pub fn in_flight() -> InFlight {
+    metrics::gauge!("http_requests_in_flight").increment(1.0);
+    InFlight(())
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!("http_requests_in_flight").decrement(1.0);
+    }
+}
+
 /// Counts one placed order, by surface.
 pub fn order_placed(surface: &'static str) {
     metrics::counter!("orders_placed_total", "surface" => surface).increment(1);
