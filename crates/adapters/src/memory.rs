@@ -260,6 +260,11 @@ impl AuditLog for MemoryStore {
 
     async fn recent(&self, limit: u32) -> Result<Vec<AuditRecord>, Error> {
         let audit = self.audit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        Ok(audit.iter().rev().take(limit as usize).cloned().collect())
+        let mut records: Vec<AuditRecord> = audit.iter().rev().cloned().collect();
+        drop(audit);
+        // Stable, so records of the same instant stay later-written first.
+        records.sort_by_key(|record| std::cmp::Reverse(record.at));
+        records.truncate(limit as usize);
+        Ok(records)
     }
 }

@@ -8,11 +8,13 @@ use std::sync::Arc;
 use adapters::memory::MemoryStore;
 use adapters::postgres::PgStore;
 use adapters::testing::TestDatabase;
+use chrono::{DateTime, Utc};
+use domain::audit::AuditRecord;
 use domain::inventory::{InventoryBatch, InventoryItem};
 use domain::order::{
     Customer, CustomerId, Email, Idempotency, IdempotencyKey, OrderRequest, OrderStatus, Quantity, RequestedLine,
 };
-use domain::ports::{HealthCheck, OrderRepository, ProductRepository};
+use domain::ports::{AuditLog, HealthCheck, OrderRepository, ProductRepository};
 use domain::product::{
     Description, InventoryStatus, ManagerId, NewProduct, ProductChanges, ProductFilter, ProductId, ProductName, Stock,
 };
@@ -24,19 +26,20 @@ struct Subject {
     products: Arc<dyn ProductRepository>,
     orders: Arc<dyn OrderRepository>,
     health: Arc<dyn HealthCheck>,
+    audit: Arc<dyn AuditLog>,
     _db: Option<TestDatabase>,
 }
 
 impl Subject {
     fn memory() -> Self {
         let store = Arc::new(MemoryStore::new());
-        Self { products: store.clone(), orders: store.clone(), health: store, _db: None }
+        Self { products: store.clone(), orders: store.clone(), health: store.clone(), audit: store, _db: None }
     }
 
     async fn postgres() -> Self {
         let db = TestDatabase::create().await;
         let store = Arc::new(PgStore::new(&db.settings()).expect("pool builds"));
-        Self { products: store.clone(), orders: store.clone(), health: store, _db: Some(db) }
+        Self { products: store.clone(), orders: store.clone(), health: store.clone(), audit: store, _db: Some(db) }
     }
 
     async fn add(&self, name: &str, price: &str, stock: i64) -> ProductId {
@@ -88,6 +91,7 @@ contract!(
     multi_product_orders_in_shuffled_order_never_deadlock,
     stock_plus_ordered_units_stays_what_was_stocked_under_concurrent_orders_and_cancels,
     a_reachable_store_answers_ping,
+    audit_records_come_back_newest_first_by_request_time,
 );
 
 fn new_product(id: Option<i64>, name: &str, price: &str, stock: i64, manager: Option<&str>) -> NewProduct {
@@ -417,4 +421,35 @@ async fn stock_plus_ordered_units_stays_what_was_stocked_under_concurrent_orders
 
 async fn a_reachable_store_answers_ping(s: Subject) {
     s.health.ping().await.unwrap();
+}
+
+/// An instant PostgreSQL stores exactly (it keeps microseconds).
+fn at(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(seconds, 123_456_000).unwrap()
+}
+
+fn audit_record(at: DateTime<Utc>, request_id: &str, method: &str, status: u16) -> AuditRecord {
+    AuditRecord {
+        at,
+        request_id: request_id.to_owned(),
+        manager_id: Some("mgr_1".to_owned()),
+        method: method.to_owned(),
+        path: "/api/inventory/products".to_owned(),
+        status,
+        duration_ms: 12.625,
+    }
+}
+
+async fn audit_records_come_back_newest_first_by_request_time(s: Subject) {
+    let oldest = audit_record(at(1000), "req-1", "POST", 201);
+    let middle = audit_record(at(2000), "req-2", "GET", 200);
+    let newest = audit_record(at(3000), "req-3", "POST", 429);
+    // Written out of order: a slow request is recorded after a quicker, later one.
+    for record in [&oldest, &newest, &middle] {
+        s.audit.record(record.clone()).await.unwrap();
+    }
+
+    assert_eq!(s.audit.recent(10).await.unwrap(), vec![newest.clone(), middle.clone(), oldest]);
+    assert_eq!(s.audit.recent(2).await.unwrap(), vec![newest, middle]);
+    assert!(s.audit.recent(0).await.unwrap().is_empty());
 }

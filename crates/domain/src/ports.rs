@@ -126,7 +126,9 @@ pub trait AuditLog: Send + Sync + 'static {
     /// Only the storage failures common to every port.
     async fn record(&self, record: AuditRecord) -> Result<(), Error>;
 
-    /// The newest records, newest first, at most `limit`.
+    /// The newest records by request time (`at`), newest first, at most `limit`. Records are
+    /// written after their responses, so the order they arrive in is not the order of the
+    /// requests; among equal times, the later written comes first.
     ///
     /// # Errors
     /// Only the storage failures common to every port.
