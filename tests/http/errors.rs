@@ -12,6 +12,7 @@ on_both_backends!(
     a_body_over_the_limit_is_413,
     an_unknown_route_is_404_not_found,
     a_wrong_method_is_405,
+    head_is_answered_like_get_without_a_body,
     a_panicking_handler_is_500_with_a_generic_body,
     every_response_carries_a_request_id_echoing_the_callers,
 );
@@ -68,18 +69,54 @@ async fn an_unknown_route_is_404_not_found(app: TestApp) {
 
 async fn a_wrong_method_is_405(app: TestApp) {
     for (response, allow) in [
-        (app.delete("/products").await, "GET, POST"),
-        (app.put("/products/1", &json!({})).await, "GET, PATCH, DELETE"),
+        (app.delete("/products").await, "GET, HEAD, POST"),
+        (app.put("/products/1", &json!({})).await, "GET, HEAD, PATCH, DELETE"),
         (app.get("/products/1/quantity").await, "PUT"),
-        (app.put("/orders/1", &json!({})).await, "GET, PATCH"),
-        (app.delete("/orders").await, "GET, POST"),
-        (app.post("/health", &json!({})).await, "GET"),
-        (app.delete("/api/inventory/products?manager_id=m1").await, "GET, POST"),
+        (app.put("/orders/1", &json!({})).await, "GET, HEAD, PATCH"),
+        (app.delete("/orders").await, "GET, HEAD, POST"),
+        (app.post("/health", &json!({})).await, "GET, HEAD"),
+        (app.delete("/api/inventory/products?manager_id=m1").await, "GET, HEAD, POST"),
         (app.get("/api/orders/process?manager_id=m1").await, "POST"),
     ] {
         assert_eq!(response.headers().get("allow").and_then(|v| v.to_str().ok()), Some(allow), "Allow header");
         expect_error(response, 405, "METHOD_NOT_ALLOWED").await;
     }
+}
+
+async fn head_is_answered_like_get_without_a_body(app: TestApp) {
+    let id = app.product("Mug", 12.99, 5).await;
+    let path = format!("/products/{id}");
+    let got = app.get(&path).await;
+    let got_length = got.headers()["content-length"].clone();
+    let got_body = got.bytes().await.unwrap();
+    let head = app.client.head(app.url(&path)).send().await.unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(head.headers()["content-type"], "application/json");
+    assert_eq!(head.headers()["content-length"], got_length);
+    assert_eq!(got_length.to_str().unwrap(), got_body.len().to_string());
+    assert!(head.headers().contains_key("x-request-id"));
+    assert!(head.bytes().await.unwrap().is_empty());
+
+    let missing = app.client.head(app.url("/products/999999")).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert!(missing.bytes().await.unwrap().is_empty());
+    assert_eq!(app.client.head(app.url("/health")).send().await.unwrap().status(), StatusCode::OK);
+
+    let first = app.client.head(app.url("/api/inventory/products?manager_id=m1")).send().await.unwrap();
+    let second = app.client.head(app.url("/api/inventory/products?manager_id=m1")).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(first.headers()["ratelimit-remaining"], "99");
+    assert_eq!(second.headers()["ratelimit-remaining"], "98");
+    // The audit log keeps the method the client sent.
+    let mut records = Vec::new();
+    for _ in 0..500 {
+        records = app.state.audit.recent(10).await.unwrap();
+        if records.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(records.len() == 2 && records.iter().all(|r| r.method == "HEAD"), "{records:?}");
 }
 
 async fn a_panicking_handler_is_500_with_a_generic_body(app: TestApp) {

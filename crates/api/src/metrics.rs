@@ -60,7 +60,7 @@ pub fn rate_limited() {
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/metrics").route(web::get().to(render)).default_service(crate::routes::not_allowed("GET")),
+        web::resource("/metrics").route(web::get().to(render)).default_service(crate::routes::not_allowed("GET, HEAD")),
     );
 }
 

@@ -1,5 +1,5 @@
 //! The request edge: one middleware around every route that gives each request an id, trims
-//! trailing slashes, turns panics into 500s, wraps framework-made errors in the envelope and
+//! trailing slashes, answers `HEAD` like `GET`, turns panics into 500s, wraps framework-made errors in the envelope and
 //! writes one access-log line.
 
 use std::panic::AssertUnwindSafe;
@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::Uri;
 use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use actix_web::http::{Method, Uri};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, ResponseError};
 use futures_util::FutureExt;
@@ -31,6 +31,18 @@ fn caller_request_id(req: &ServiceRequest) -> Option<String> {
     let value = req.headers().get(&REQUEST_ID)?.to_str().ok()?;
     let usable = !value.is_empty() && value.len() <= 200 && value.bytes().all(|b| b.is_ascii_graphic());
     usable.then(|| value.to_owned())
+}
+
+/// The method the client sent, in request extensions: routing sees `HEAD` as `GET`.
+#[derive(Debug, Clone)]
+pub struct ClientMethod(pub Method);
+
+/// `HEAD` gets what `GET` would, headers included. The route runs as `GET`; the HTTP layer read
+/// the request as `HEAD` and so leaves the body out of the response.
+fn serve_head_as_get(req: &mut ServiceRequest) {
+    if req.method() == Method::HEAD {
+        req.head_mut().method = Method::GET;
+    }
 }
 
 /// `/products/` is `/products`: rewritten in place, never redirected. Swagger UI's own asset
@@ -69,7 +81,10 @@ pub async fn edge(
     let request_id = caller_request_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     req.extensions_mut().insert(RequestId(request_id.clone()));
     trim_trailing_slash(&mut req);
-    let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %req.path());
+    let method = req.method().clone();
+    req.extensions_mut().insert(ClientMethod(method.clone()));
+    serve_head_as_get(&mut req);
+    let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = %req.path());
 
     // No clone of the request may live across the call: routing needs it unshared. So failures
     // that leave no response behind go back as errors, which actix renders with the envelope.
@@ -101,12 +116,7 @@ pub async fn edge(
         res.headers_mut().insert(REQUEST_ID.clone(), value);
     }
     let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
-    crate::metrics::record_request(
-        res.request().method().as_str(),
-        &route,
-        status.as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
+    crate::metrics::record_request(method.as_str(), &route, status.as_u16(), started.elapsed().as_secs_f64());
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     tracing::info!(parent: &span, status = status.as_u16(), duration_ms, "request served");
     Ok(res)
@@ -128,7 +138,8 @@ pub async fn manager_gate(
         return Ok(req.into_response(ApiError::internal().error_response()));
     };
     let limit = req.app_data::<BodyLimit>().map_or(1024 * 1024, |l| l.0);
-    let (method, path) = (req.method().to_string(), req.path().to_owned());
+    let method = req.extensions().get::<ClientMethod>().map_or_else(|| req.method().to_string(), |m| m.0.to_string());
+    let path = req.path().to_owned();
     let request_id = req.extensions().get::<RequestId>().map(|id| id.0.clone()).unwrap_or_default();
 
     let manager = match manager_of(&mut req, limit).await {

@@ -8,8 +8,8 @@ use crate::errors::{ApiError, ErrorBody};
 use crate::state::AppState;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/health").route(web::get().to(health)).default_service(not_allowed("GET")))
-        .service(web::resource("/ready").route(web::get().to(ready)).default_service(not_allowed("GET")));
+    cfg.service(web::resource("/health").route(web::get().to(health)).default_service(not_allowed("GET, HEAD")))
+        .service(web::resource("/ready").route(web::get().to(ready)).default_service(not_allowed("GET, HEAD")));
 }
 
 /// The process is alive.

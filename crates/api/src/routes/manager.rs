@@ -27,7 +27,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
                 web::resource("/inventory/products")
                     .route(web::post().to(load_inventory))
                     .route(web::get().to(list_inventory))
-                    .default_service(not_allowed("GET, POST")),
+                    .default_service(not_allowed("GET, HEAD, POST")),
             )
             .service(
                 web::resource("/inventory/discontinue")

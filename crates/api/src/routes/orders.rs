@@ -24,13 +24,13 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/orders")
             .route(web::get().to(list_orders))
             .route(web::post().to(place_order))
-            .default_service(not_allowed("GET, POST")),
+            .default_service(not_allowed("GET, HEAD, POST")),
     )
     .service(
         web::resource("/orders/{id}")
             .route(web::get().to(get_order))
             .route(web::patch().to(update_order))
-            .default_service(not_allowed("GET, PATCH")),
+            .default_service(not_allowed("GET, HEAD, PATCH")),
     );
 }
 

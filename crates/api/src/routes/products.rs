@@ -18,14 +18,14 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/products")
             .route(web::get().to(list_products))
             .route(web::post().to(create_product))
-            .default_service(not_allowed("GET, POST")),
+            .default_service(not_allowed("GET, HEAD, POST")),
     )
     .service(
         web::resource("/products/{id}")
             .route(web::get().to(get_product))
             .route(web::patch().to(update_product))
             .route(web::delete().to(delete_product))
-            .default_service(not_allowed("GET, PATCH, DELETE")),
+            .default_service(not_allowed("GET, HEAD, PATCH, DELETE")),
     )
     .service(
         web::resource("/products/{id}/quantity").route(web::put().to(set_quantity)).default_service(not_allowed("PUT")),
