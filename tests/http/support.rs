@@ -139,6 +139,19 @@ impl TestApp {
     pub async fn stock_of(&self, id: i64) -> i64 {
         body(self.get(&format!("/products/{id}")).await).await["stock"].as_i64().expect("stock is an integer")
     }
+
+    /// The newest audit records, once at least `count` have been written: they are written in
+    /// the background after each response, so a loaded machine gets some time.
+    pub async fn audit_records(&self, count: usize) -> Vec<domain::audit::AuditRecord> {
+        for _ in 0..500 {
+            let records = self.state.audit.recent(10).await.expect("audit records read");
+            if records.len() >= count {
+                return records;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        self.state.audit.recent(10).await.expect("audit records read")
+    }
 }
 
 pub async fn body(response: Response) -> Value {

@@ -497,9 +497,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn cancelling_puts_the_units_back_and_completing_does_not() {
-        let order = Order {
+    fn pending_order_of_two_units_of_product_1() -> Order {
+        Order {
             id: OrderId::new(1).unwrap(),
             lines: vec![OrderLine { product_id: id(1), quantity: Quantity::new(2).unwrap(), unit_price: Money::ZERO }],
             total: Money::ZERO,
@@ -507,7 +506,12 @@ mod tests {
             customer: None,
             manager_id: None,
             created_at: Utc::now(),
-        };
+        }
+    }
+
+    #[test]
+    fn cancelling_puts_the_units_back_and_completing_does_not() {
+        let order = pending_order_of_two_units_of_product_1();
         let rows = [product(1, "1", 5)];
         assert_eq!(
             stock_after_transition(&order, OrderStatus::Cancelled, &rows).unwrap(),
@@ -518,15 +522,7 @@ mod tests {
 
     #[test]
     fn a_cancellation_that_would_overflow_the_stock_is_refused_as_invalid() {
-        let order = Order {
-            id: OrderId::new(1).unwrap(),
-            lines: vec![OrderLine { product_id: id(1), quantity: Quantity::new(2).unwrap(), unit_price: Money::ZERO }],
-            total: Money::ZERO,
-            status: OrderStatus::Pending,
-            customer: None,
-            manager_id: None,
-            created_at: Utc::now(),
-        };
+        let order = pending_order_of_two_units_of_product_1();
         let rows = [product(1, "1", i64::from(i32::MAX) - 1)];
         match stock_after_transition(&order, OrderStatus::Cancelled, &rows) {
             Err(Error::Validation(fields)) => assert_eq!(fields.iter().next().map(|(f, _)| f), Some("status")),
