@@ -6,7 +6,7 @@ use std::sync::Arc;
 use actix_web::web;
 use adapters::testing::TestDatabase;
 use api::config::{Backend, LogFormat, LogSettings, Settings};
-use api::startup::{Application, build_state};
+use api::startup::{Application, build_components};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 
@@ -87,7 +87,8 @@ impl TestApp {
         };
         let mut settings = test_settings(store, db.as_ref());
         tweak(&mut settings);
-        let state = build_state(&settings).await.expect("state builds");
+        let components = build_components(&settings).await.expect("components build");
+        let state = components.state.clone();
         let extra: api::startup::ExtraRoutes = Arc::new(|cfg: &mut web::ServiceConfig| {
             cfg.route(
                 "/__test/panic",
@@ -98,7 +99,7 @@ impl TestApp {
                 }),
             );
         });
-        let app = Application::serve(&settings, state.clone(), extra).expect("server binds");
+        let app = Application::bind(&settings, components, extra).expect("server binds");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
         let client = Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client builds");

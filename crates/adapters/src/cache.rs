@@ -11,10 +11,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use domain::ids::{OrderId, ProductId};
 use domain::inventory::InventoryBatch;
-use domain::order::{Idempotency, Order, OrderId, OrderRequest, OrderStatus, Placement};
+use domain::order::{Idempotency, Order, OrderRequest, Placement};
 use domain::ports::{OrderRepository, ProductRepository};
-use domain::product::{ManagerId, NewProduct, Product, ProductChanges, ProductFilter, ProductId};
+use domain::product::{ManagerId, NewProduct, Product, ProductChanges, ProductFilter};
+use domain::status::OrderStatus;
 use domain::{Error, Page, PageRequest};
 use moka::sync::Cache;
 

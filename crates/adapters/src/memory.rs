@@ -8,20 +8,21 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use domain::Error;
 use domain::audit::AuditRecord;
+use domain::ids::{OrderId, ProductId};
 use domain::inventory::{InventoryAction, InventoryBatch, plan_inventory};
-use domain::order::{
-    Idempotency, Order, OrderId, OrderRequest, OrderStatus, Placement, price_order, stock_after_transition,
-};
+use domain::order::{Idempotency, KeyRecord, Order, OrderRequest, Placement, price_order, stock_after_transition};
+use domain::page::{Page, PageRequest};
 use domain::ports::{AuditLog, HealthCheck, OrderRepository, ProductRepository, RateCounter};
-use domain::product::{ManagerId, NewProduct, Product, ProductChanges, ProductFilter, ProductId, Stock};
-use domain::{Error, Page, PageRequest};
+use domain::product::{ManagerId, NewProduct, Product, ProductChanges, ProductFilter, Stock};
+use domain::status::OrderStatus;
 
 #[derive(Debug, Default)]
 struct State {
     products: BTreeMap<ProductId, Product>,
     orders: BTreeMap<OrderId, Order>,
-    idempotency: HashMap<(String, String), (String, OrderId)>,
+    idempotency: HashMap<(String, String), KeyRecord>,
     last_product_id: i64,
     last_order_id: i64,
 }
@@ -139,7 +140,7 @@ impl ProductRepository for MemoryStore {
     async fn discontinue(&self, id: ProductId, manager_id: Option<ManagerId>) -> Result<Product, Error> {
         let mut state = self.write();
         let product = state.product_mut(id)?;
-        if manager_id.is_some() && product.manager_id != manager_id {
+        if !product.visible_to(manager_id.as_ref()) {
             return Err(Error::ProductNotFound(id));
         }
         product.discontinued = true;
@@ -148,20 +149,16 @@ impl ProductRepository for MemoryStore {
 
     async fn apply_inventory(&self, batch: InventoryBatch) -> Result<Vec<Product>, Error> {
         let mut state = self.write();
-        let manager = Some(batch.manager_id().clone());
-        let existing: Vec<Product> = state.products.values().filter(|p| p.manager_id == manager).cloned().collect();
+        let manager = Some(batch.manager_id());
+        let existing: Vec<Product> = state.products.values().filter(|p| p.visible_to(manager)).cloned().collect();
         let actions = plan_inventory(&batch, &existing)?;
         // The plan has been checked as a whole, so nothing below can fail half-way.
         let mut stored = Vec::with_capacity(actions.len());
         for action in actions {
             let product = match action {
-                InventoryAction::Update { id, price, stock, description } => {
-                    let product = state.product_mut(id)?;
-                    product.price = price;
-                    product.stock = stock;
-                    if let Some(description) = description {
-                        product.description = description;
-                    }
+                InventoryAction::Update(update) => {
+                    let product = state.product_mut(update.id)?;
+                    update.apply_to(product);
                     product.clone()
                 }
                 InventoryAction::Create(new) => state.insert_product(new)?,
@@ -176,33 +173,27 @@ impl ProductRepository for MemoryStore {
 impl OrderRepository for MemoryStore {
     async fn place(&self, request: OrderRequest, idempotency: Option<Idempotency>) -> Result<Placement, Error> {
         let mut state = self.write();
-        if let Some(idem) = &idempotency
-            && let Some((fingerprint, order_id)) =
-                state.idempotency.get(&(idem.scope.clone(), idem.key.as_str().to_owned()))
-        {
-            if *fingerprint != idem.fingerprint {
-                return Err(Error::IdempotencyKeyReused);
+        if let Some(idem) = &idempotency {
+            let earlier = state.idempotency.get(&(idem.scope.clone(), idem.key.as_str().to_owned()));
+            if let Some(order_id) = idem.replay(earlier)? {
+                let order = state
+                    .orders
+                    .get(&order_id)
+                    .cloned()
+                    .ok_or_else(|| anyhow::anyhow!("order {order_id} of an idempotency key is missing"))?;
+                return Ok(Placement { order, replayed: true });
             }
-            let order = state.orders.get(order_id).cloned().ok_or(Error::OrderNotFound(*order_id))?;
-            return Ok(Placement { order, replayed: true });
         }
         let rows = state.rows(request.product_ids());
         let priced = price_order(&request, &rows)?;
         let id = OrderId::new(state.last_order_id + 1).map_err(anyhow::Error::new)?;
         state.set_stock(&priced.stock_after)?;
         state.last_order_id = id.get();
-        let order = Order {
-            id,
-            lines: priced.lines,
-            total: priced.total,
-            status: request.status,
-            customer: request.customer,
-            manager_id: request.manager_id,
-            created_at: Utc::now(),
-        };
+        let order = priced.into_order(id, &request, Utc::now());
         state.orders.insert(id, order.clone());
         if let Some(idem) = idempotency {
-            state.idempotency.insert((idem.scope, idem.key.as_str().to_owned()), (idem.fingerprint, id));
+            let record = KeyRecord { fingerprint: idem.fingerprint, order_id: id };
+            state.idempotency.insert((idem.scope, idem.key.as_str().to_owned()), record);
         }
         Ok(Placement { order, replayed: false })
     }

@@ -10,14 +10,14 @@ use adapters::postgres::PgStore;
 use adapters::testing::TestDatabase;
 use chrono::{DateTime, Utc};
 use domain::audit::AuditRecord;
+use domain::ids::ProductId;
 use domain::inventory::{InventoryBatch, InventoryItem};
-use domain::order::{
-    Customer, CustomerId, Email, Idempotency, IdempotencyKey, OrderRequest, OrderStatus, Quantity, RequestedLine,
-};
+use domain::order::{Customer, CustomerId, Email, Idempotency, IdempotencyKey, OrderRequest, Quantity, RequestedLine};
 use domain::ports::{AuditLog, HealthCheck, OrderRepository, ProductRepository};
 use domain::product::{
-    Description, InventoryStatus, ManagerId, NewProduct, ProductChanges, ProductFilter, ProductId, ProductName, Stock,
+    Description, InventoryStatus, ManagerId, NewProduct, ProductChanges, ProductFilter, ProductName, Stock,
 };
+use domain::status::OrderStatus;
 use domain::{Error, Money, PageRequest};
 use futures_util::future::join_all;
 use rand::seq::SliceRandom;
@@ -338,7 +338,7 @@ async fn cancelling_restocks_and_a_second_transition_is_refused(s: Subject) {
     let completed = s.orders.place(request(&[(a, 1)]), None).await.unwrap().order;
     s.orders.change_status(completed.id, OrderStatus::Completed).await.unwrap();
     assert_eq!(s.stock(a).await, 9);
-    let missing = s.orders.change_status(domain::order::OrderId::new(999_999).unwrap(), OrderStatus::Cancelled).await;
+    let missing = s.orders.change_status(domain::ids::OrderId::new(999_999).unwrap(), OrderStatus::Cancelled).await;
     assert!(matches!(missing, Err(Error::OrderNotFound(_))));
 }
 

@@ -13,12 +13,12 @@ use diesel::sql_types::BigInt;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use diesel_migrations::{FileBasedMigrations, MigrationHarness};
+use domain::ids::{OrderId, ProductId};
 use domain::inventory::{InventoryBatch, InventoryItem};
-use domain::order::{Idempotency, IdempotencyKey, OrderId, OrderRequest, OrderStatus, Quantity, RequestedLine};
+use domain::order::{Idempotency, IdempotencyKey, OrderRequest, Quantity, RequestedLine};
 use domain::ports::{HealthCheck, OrderRepository, ProductRepository};
-use domain::product::{
-    Description, InventoryStatus, ManagerId, NewProduct, ProductFilter, ProductId, ProductName, Stock,
-};
+use domain::product::{Description, InventoryStatus, ManagerId, NewProduct, ProductFilter, ProductName, Stock};
+use domain::status::OrderStatus;
 use domain::{Error, Money, PageRequest};
 
 fn new_product(id: Option<i64>, name: &str, stock: i64) -> NewProduct {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use adapters::testing::TestDatabase;
 use api::config::{Backend, Settings};
-use api::startup::{Application, build_state};
+use api::startup::{Application, build_components};
 use serde_json::{Value, json};
 
 fn env_number(name: &str, default: usize) -> usize {
@@ -26,8 +26,8 @@ async fn start(backend: Backend, db: Option<&TestDatabase>) -> String {
     if let Some(db) = db {
         settings.database.url = db.url.clone();
     }
-    let state = build_state(&settings).await.unwrap();
-    let app = Application::serve(&settings, state, Arc::new(|_| {})).unwrap();
+    let components = build_components(&settings).await.unwrap();
+    let app = Application::bind(&settings, components, Arc::new(|_| {})).unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     address

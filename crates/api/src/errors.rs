@@ -1,17 +1,116 @@
 //! The one mapping from failures to HTTP: every error body is the envelope
 //! `{"error": {"code", "message", "details"}}`.
 
+use std::fmt;
+
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpResponse, ResponseError};
-use domain::Error;
-use domain::FieldErrors;
+use actix_web::http::header::{self, ALLOW, HeaderValue};
+use actix_web::{HttpResponse, ResponseError, Route, web};
+use domain::{Error, InvalidValue, Violation};
 use serde::Serialize;
 use serde_json::{Map, Value};
-
 use utoipa::ToSchema;
 
 use crate::ids::IdStyle;
+
+/// Validation failures keyed by field path (`price`, `products[1].quantity`), in input order:
+/// what a 400 lists in its `details`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldErrors(Vec<(String, String)>);
+
+impl FieldErrors {
+    /// No failures yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// One failure at `field`.
+    pub fn single(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let mut errors = Self::new();
+        errors.add(field, message);
+        errors
+    }
+
+    /// Records a failure at `field`.
+    pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push((field.into(), message.into()));
+    }
+
+    /// Keeps the value of `result`, or records its error at `field`.
+    pub fn check<T>(&mut self, field: impl Into<String>, result: Result<T, InvalidValue>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(err) => {
+                self.add(field, err.0);
+                None
+            }
+        }
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The failures, in the order they were recorded.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(f, m)| (f.as_str(), m.as_str()))
+    }
+
+    /// The fields a broken rule of the domain is reported on. Orders and bulk loads carry their
+    /// lines and items in `products`.
+    pub fn of_violation(violation: &Violation) -> Self {
+        let mut errors = Self::new();
+        match violation {
+            Violation::NoLines | Violation::NoItems => errors.add("products", "must hold at least one product"),
+            Violation::TooManyLines { max } | Violation::TooManyItems { max } => {
+                errors.add("products", format!("must hold at most {max} products"));
+            }
+            Violation::QuantityTooLarge(products) => {
+                for product in products {
+                    errors.add("products", format!("total quantity of product {product} must be at most 2147483647"));
+                }
+            }
+            Violation::TotalTooLarge => errors.add("products", "order total is too large"),
+            Violation::DuplicateNames(pairs) => {
+                for (item, first) in pairs {
+                    errors.add(format!("products[{item}].name"), format!("duplicates the name of products[{first}]"));
+                }
+            }
+            Violation::SameProduct(pairs) => {
+                for (item, first) in pairs {
+                    errors.add(format!("products[{item}]"), format!("refers to the same product as products[{first}]"));
+                }
+            }
+            Violation::RestockOverflow(product) => errors.add(
+                "status",
+                format!(
+                    "cancelling would put the stock of product {product} above the largest stock level; lower its stock first"
+                ),
+            ),
+            Violation::BackToPending => errors.add("status", "must be completed or cancelled"),
+        }
+        errors
+    }
+}
+
+impl fmt::Display for FieldErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (field, message)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{field}: {message}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The answer of a resource to a method it does not serve: 405 naming the methods it does
+/// (`Allow`); the edge middleware wraps it in the envelope and keeps the header.
+pub(crate) fn method_not_allowed(allow: &'static str) -> Route {
+    web::to(move || async move { HttpResponse::MethodNotAllowed().insert_header((ALLOW, allow)).finish() })
+}
 
 /// The error envelope on the wire.
 #[derive(Debug, Serialize, ToSchema)]
@@ -128,7 +227,7 @@ impl ApiError {
     /// here, once, and never into the body.
     pub fn from_domain(err: Error, ids: IdStyle) -> Self {
         match err {
-            Error::Validation(fields) => Self::invalid(&fields),
+            Error::Invalid(violation) => Self::invalid(&FieldErrors::of_violation(&violation)),
             Error::ProductNotFound(id) => {
                 Self::new(StatusCode::NOT_FOUND, "PRODUCT_NOT_FOUND", format!("Product {} not found", ids.product(id)))
                     .detail("product_id", ids.product_json(id))

@@ -125,13 +125,72 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 ///
 /// # Errors
 /// 400 when the query string cannot be decoded.
-pub fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
-    serde_urlencoded::from_str(req.query_string()).map_err(|_| ApiError::invalid_field("query", "could not be decoded"))
+pub fn query_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
+    serde_urlencoded::from_str(query).map_err(|_| ApiError::invalid_field("query", "could not be decoded"))
 }
 
 /// The last value of a query parameter, if present.
 pub fn query_value<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
     pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// Reads a request's query string into `T`, the struct that also documents the parameters
+/// (`IntoParams`). A parameter given twice counts with its last value; unknown ones are ignored.
+///
+/// # Errors
+/// 400 when the query string cannot be decoded, or naming the parameter `T` refuses.
+pub fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
+    let pairs = query_pairs(req.query_string())?;
+    let mut last: Vec<(String, String)> = Vec::with_capacity(pairs.len());
+    for (key, value) in pairs.into_iter().rev() {
+        if !last.iter().any(|(seen, _)| *seen == key) {
+            last.push((key, value));
+        }
+    }
+    let encoded =
+        serde_urlencoded::to_string(&last).map_err(|_| ApiError::invalid_field("query", "could not be decoded"))?;
+    let deserializer = serde_urlencoded::Deserializer::new(form_urlencoded::parse(encoded.as_bytes()));
+    serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let field = if path == "." { "query".to_owned() } else { path };
+        ApiError::invalid_field(&field, &err.inner().to_string())
+    })
+}
+
+/// A query parameter as sent: its value parsed, or its text kept so that every bad parameter
+/// can be reported at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryValue<T> {
+    /// The text parsed.
+    Valid(T),
+    /// The text did not parse.
+    Invalid(String),
+}
+
+impl<'de, T: std::str::FromStr> serde::Deserialize<'de> for QueryValue<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Ok(match text.trim().parse() {
+            Ok(value) => Self::Valid(value),
+            Err(_) => Self::Invalid(text),
+        })
+    }
+}
+
+/// A yes/no query parameter: `true`/`1` or `false`/`0`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flag(pub bool);
+
+impl std::str::FromStr for Flag {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, ()> {
+        match text {
+            "true" | "1" => Ok(Self(true)),
+            "false" | "0" => Ok(Self(false)),
+            _ => Err(()),
+        }
+    }
 }
 
 /// A positive integer id from a path segment.
@@ -141,7 +200,7 @@ pub fn query_value<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a s
 pub fn path_id(segment: &str, field: &str) -> Result<i64, ApiError> {
     let not_an_id = || ApiError::invalid_field(field, "must be a positive integer at most 9007199254740991");
     let id = segment.parse::<i64>().map_err(|_| not_an_id())?;
-    domain::product::check_id(id).map_err(|_| not_an_id())
+    domain::ids::check_id(id).map_err(|_| not_an_id())
 }
 
 /// Reads an integer field that may arrive as a whole-valued number (`100.0`): JSON does not tell

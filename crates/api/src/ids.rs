@@ -1,8 +1,7 @@
 //! How ids look on each surface: integers on the storefront, `prod_001` / `ord_789` on the
 //! manager surface.
 
-use domain::order::OrderId;
-use domain::product::ProductId;
+use domain::ids::{OrderId, ProductId};
 use serde_json::Value;
 
 /// The id style of a surface.

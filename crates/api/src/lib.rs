@@ -6,6 +6,7 @@ pub mod extract;
 pub mod ids;
 pub mod metrics;
 pub mod middleware;
+pub mod money;
 pub mod pagination;
 pub mod routes;
 pub mod startup;

@@ -32,8 +32,16 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Openapi) = cli.command {
-        println!("{}", api::routes::docs::openapi_json());
-        return ExitCode::SUCCESS;
+        return match api::routes::ops::openapi_json() {
+            Ok(document) => {
+                println!("{document}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("ecommerce-api: the OpenAPI document cannot be built: {err}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let settings = match Settings::load(&cli.config_dir) {
         Ok(settings) => settings,

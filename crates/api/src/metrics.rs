@@ -2,10 +2,14 @@
 
 use std::sync::OnceLock;
 
-use actix_web::{HttpResponse, web};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// The metrics in Prometheus text format; empty when another recorder was installed first.
+pub fn render() -> String {
+    handle().map(PrometheusHandle::render).unwrap_or_default()
+}
 
 /// Installs the process-wide recorder on first use; later calls (several apps in one test
 /// process) share it. `None` if another recorder was installed first.
@@ -56,18 +60,4 @@ pub fn order_placed(surface: &'static str) {
 /// Counts one request refused by the rate limit.
 pub fn rate_limited() {
     metrics::counter!("rate_limited_requests_total").increment(1);
-}
-
-pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/metrics").route(web::get().to(render)).default_service(crate::routes::not_allowed("GET, HEAD")),
-    );
-}
-
-/// The metrics in Prometheus text format.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain")))]
-pub async fn render() -> HttpResponse {
-    let body = handle().map(PrometheusHandle::render).unwrap_or_default();
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
 }

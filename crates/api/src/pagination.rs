@@ -2,10 +2,12 @@
 //! and an RFC 8288 `Link` header out.
 
 use actix_web::HttpResponseBuilder;
-use domain::{FieldErrors, PageRequest};
+use domain::PageRequest;
+use serde::Deserialize;
+use utoipa::IntoParams;
 
-use crate::errors::ApiError;
-use crate::extract::query_value;
+use crate::errors::{ApiError, FieldErrors};
+use crate::extract::QueryValue;
 
 /// How the caller asked to paginate, kept so links answer in the same terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,17 +18,34 @@ pub enum Paging {
     Offsets { skip: u64, limit: u32 },
 }
 
+/// The pagination parameters of a listing's query string, as parsed and as documented.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page number, from 1 (default 1).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 4294967295_i64)]
+    page: Option<QueryValue<u64>>,
+    /// Page size, 1..=500 (default 50).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
+    per_page: Option<QueryValue<u64>>,
+    /// Items to skip (instead of `page`).
+    #[param(value_type = Option<u64>, minimum = 0, maximum = 9223372036854775807_i64)]
+    skip: Option<QueryValue<u64>>,
+    /// Page size with `skip`, 1..=500.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
+    limit: Option<QueryValue<u64>>,
+}
+
 impl Paging {
-    /// Reads the pagination parameters of a query.
+    /// Checks the pagination parameters of a query.
     ///
     /// # Errors
     /// 400 naming each bad parameter, or both styles mixed.
-    pub fn from_query(pairs: &[(String, String)]) -> Result<Self, ApiError> {
+    pub fn from_query(query: &PageQuery) -> Result<Self, ApiError> {
         let mut errors = FieldErrors::new();
-        let mut number = |key: &str, min: u64, max: u64| -> Option<u64> {
-            let raw = query_value(pairs, key)?;
-            match raw.trim().parse::<u64>() {
-                Ok(n) if (min..=max).contains(&n) => Some(n),
+        let mut number = |key: &str, value: &Option<QueryValue<u64>>, min: u64, max: u64| -> Option<u64> {
+            match value.as_ref()? {
+                QueryValue::Valid(n) if (min..=max).contains(n) => Some(*n),
                 _ if max == u64::MAX => {
                     errors.add(key, format!("must be an integer >= {min}"));
                     None
@@ -38,12 +57,12 @@ impl Paging {
             }
         };
         let max = u64::from(PageRequest::MAX_LIMIT);
-        let page = number("page", 1, u64::from(u32::MAX));
-        let per_page = number("per_page", 1, max);
-        let skip = number("skip", 0, i64::MAX as u64);
-        let limit = number("limit", 1, max);
-        let pages = query_value(pairs, "page").is_some() || query_value(pairs, "per_page").is_some();
-        let offsets = query_value(pairs, "skip").is_some() || query_value(pairs, "limit").is_some();
+        let page = number("page", &query.page, 1, u64::from(u32::MAX));
+        let per_page = number("per_page", &query.per_page, 1, max);
+        let skip = number("skip", &query.skip, 0, i64::MAX as u64);
+        let limit = number("limit", &query.limit, 1, max);
+        let pages = query.page.is_some() || query.per_page.is_some();
+        let offsets = query.skip.is_some() || query.limit.is_some();
         if pages && offsets {
             errors.add("query", "use either page/per_page or skip/limit, not both");
         }
@@ -114,7 +133,7 @@ impl Paging {
 mod tests {
     use super::*;
 
-    fn pairs(query: &str) -> Vec<(String, String)> {
+    fn pairs(query: &str) -> PageQuery {
         serde_urlencoded::from_str(query).unwrap()
     }
 
@@ -127,7 +146,7 @@ mod tests {
 
     #[test]
     fn defaults_to_the_first_page_of_fifty() {
-        let paging = Paging::from_query(&[]).unwrap();
+        let paging = Paging::from_query(&PageQuery::default()).unwrap();
         assert_eq!(paging.request(), PageRequest { offset: 0, limit: 50 });
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
-use adapters::cache::CachedStore;
+use adapters::cache::{CacheControl, CachedStore};
 use adapters::memory::MemoryStore;
 use adapters::postgres::{ChangeEvent, ChangeListener, PgStore, run_migrations};
 use anyhow::Context;
@@ -24,42 +24,59 @@ use crate::state::AppState;
 /// Extra routes mounted next to the real ones (tests use it for a panicking route).
 pub type ExtraRoutes = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
 
-/// Builds the state for the configured backend; with PostgreSQL, applies pending migrations
-/// and starts listening for other processes' catalogue changes.
+/// What the composition root builds from the settings before it binds: the handlers' state,
+/// and the helpers that keep that state coherent for as long as the application runs.
+pub struct Components {
+    /// What every handler can reach.
+    pub state: AppState,
+    /// Hears other processes' catalogue changes and keeps the product cache coherent (PostgreSQL
+    /// with the cache on).
+    listener: Option<ChangeListener>,
+}
+
+impl std::fmt::Debug for Components {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Components").field("listening", &self.listener.is_some()).finish_non_exhaustive()
+    }
+}
+
+/// Builds the components for the configured backend; with PostgreSQL, applies pending
+/// migrations and starts listening for other processes' catalogue changes.
 ///
 /// # Errors
 /// When the migrations cannot be applied or the pool cannot be configured.
-pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
+pub async fn build_components(settings: &Settings) -> anyhow::Result<Components> {
     let limit = RateLimit::new(settings.rate_limit.requests, settings.rate_limit.window_seconds)
         .map_err(|e| anyhow::anyhow!("rate_limit: {e}"))?;
     let ttl = Duration::from_secs(settings.cache.ttl_seconds);
-    let state = match settings.storage.backend {
+    Ok(match settings.storage.backend {
         Backend::Memory => {
             let store = Arc::new(MemoryStore::new());
             // One process owns the memory store: every write passes through the cache.
-            with_cache(store.clone(), store.clone(), store.clone(), store, limit, ttl, true)
+            let (state, _) = wire_state(store.clone(), store.clone(), store.clone(), store, limit, ttl, true);
+            Components { state, listener: None }
         }
         Backend::Postgres => {
             run_migrations(&settings.database.url).await.context("applying database migrations")?;
             let store = Arc::new(PgStore::new(&settings.database.pool()).context("configuring the database pool")?);
-            let mut state = with_cache(store.clone(), store.clone(), store.clone(), store, limit, ttl, false);
-            if let Some(cache) = state.cache.clone() {
+            let (state, cache) = wire_state(store.clone(), store.clone(), store.clone(), store, limit, ttl, false);
+            let listener = cache.map(|cache| {
                 let on_change = Arc::new(move |event: ChangeEvent| match event {
                     ChangeEvent::Changed => cache.invalidate(),
                     ChangeEvent::Disconnected => cache.set_synced(false),
                     ChangeEvent::Resynced => cache.set_synced(true),
                 });
-                state.listener = Some(Arc::new(ChangeListener::spawn(&settings.database.url, on_change)));
-            }
-            state
+                ChangeListener::spawn(&settings.database.url, on_change)
+            });
+            Components { state, listener }
         }
-    };
-    Ok(state)
+    })
 }
 
-/// Wires the state, with product queries cached unless `ttl` is zero. `synced` says whether the
-/// cache hears every write from the start.
-fn with_cache<S>(
+/// Wires the use-cases to the ports, with product queries cached unless `ttl` is zero, and
+/// returns the cache's control when there is one. `synced` says whether the cache hears every
+/// write from the start.
+fn wire_state<S>(
     products: Arc<dyn ProductRepository>,
     orders: Arc<dyn OrderRepository>,
     health: Arc<dyn HealthCheck>,
@@ -67,24 +84,25 @@ fn with_cache<S>(
     limit: RateLimit,
     ttl: Duration,
     synced: bool,
-) -> AppState
+) -> (AppState, Option<CacheControl>)
 where
     S: RateCounter + AuditLog,
 {
     let rate_limiting = RateLimiting::new(ops.clone(), limit);
     if ttl.is_zero() {
-        return AppState::new(products, orders, health, rate_limiting, ops);
+        return (AppState::new(products, orders, health, rate_limiting, ops), None);
     }
     let cached = Arc::new(CachedStore::new(products, orders, ttl, synced));
-    let mut state = AppState::new(cached.clone(), cached.clone(), health, rate_limiting, ops);
-    state.cache = Some(cached.control());
-    state
+    let control = cached.control();
+    (AppState::new(cached.clone(), cached, health, rate_limiting, ops), Some(control))
 }
 
 /// A bound, not yet running, server.
 pub struct Application {
     port: u16,
     server: Server,
+    /// Runs as long as the application does.
+    _listener: Option<ChangeListener>,
 }
 
 impl std::fmt::Debug for Application {
@@ -94,24 +112,26 @@ impl std::fmt::Debug for Application {
 }
 
 impl Application {
-    /// Builds the state from `settings` and binds the listener.
+    /// Builds the components from `settings` and binds the address.
     ///
     /// # Errors
-    /// When the state cannot be built or the address cannot be bound.
+    /// When the components cannot be built or the address cannot be bound.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let state = build_state(&settings).await?;
-        Self::serve(&settings, state, Arc::new(|_| {}))
+        let components = build_components(&settings).await?;
+        Self::bind(&settings, components, Arc::new(|_| {}))
     }
 
-    /// Binds the listener for an already built state, with extra routes.
+    /// Binds the address for already built components, with extra routes; serving starts with
+    /// [`Application::run_until_stopped`].
     ///
     /// # Errors
     /// When the address cannot be bound.
-    pub fn serve(settings: &Settings, state: AppState, extra: ExtraRoutes) -> anyhow::Result<Self> {
+    pub fn bind(settings: &Settings, components: Components, extra: ExtraRoutes) -> anyhow::Result<Self> {
+        let Components { state, listener } = components;
         let address = (settings.server.host.as_str(), settings.server.port);
-        let listener = TcpListener::bind(address)
+        let tcp = TcpListener::bind(address)
             .with_context(|| format!("binding {}:{}", settings.server.host, settings.server.port))?;
-        let port = listener.local_addr()?.port();
+        let port = tcp.local_addr()?.port();
         if crate::metrics::handle().is_none() {
             tracing::warn!("another metrics recorder is installed: /metrics will be empty");
         }
@@ -131,8 +151,8 @@ impl Application {
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
-        let server = server.listen(listener)?.run();
-        Ok(Self { port, server })
+        let server = server.listen(tcp)?.run();
+        Ok(Self { port, server, _listener: listener })
     }
 
     /// The bound port.

@@ -2,10 +2,8 @@
 
 use std::sync::Arc;
 
-use adapters::cache::CacheControl;
-use adapters::postgres::ChangeListener;
 use domain::ports::{AuditLog, HealthCheck, OrderRepository, ProductRepository};
-use domain::services::{Catalogue, Ordering, RateLimiting};
+use domain::services::{Catalogue, Orders, RateLimiting};
 
 /// Use-cases and checks, wired to one storage adapter.
 #[derive(Clone)]
@@ -13,17 +11,13 @@ pub struct AppState {
     /// Product use-cases.
     pub catalogue: Catalogue,
     /// Order use-cases.
-    pub ordering: Ordering,
+    pub orders: Orders,
     /// Storage reachability.
     pub health: Arc<dyn HealthCheck>,
     /// The manager surface's rate limit.
     pub rate_limiting: RateLimiting,
     /// Where audit records go.
     pub audit: Arc<dyn AuditLog>,
-    /// The product cache, when enabled.
-    pub cache: Option<CacheControl>,
-    /// Keeps the cross-process cache invalidation running as long as the state lives.
-    pub listener: Option<Arc<ChangeListener>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -41,14 +35,6 @@ impl AppState {
         rate_limiting: RateLimiting,
         audit: Arc<dyn AuditLog>,
     ) -> Self {
-        Self {
-            catalogue: Catalogue::new(products),
-            ordering: Ordering::new(orders),
-            health,
-            rate_limiting,
-            audit,
-            cache: None,
-            listener: None,
-        }
+        Self { catalogue: Catalogue::new(products), orders: Orders::new(orders), health, rate_limiting, audit }
     }
 }

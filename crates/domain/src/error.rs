@@ -1,94 +1,48 @@
-//! Errors of the domain: what a use-case can answer besides success.
+//! Errors of the domain: what a use-case can answer besides success. Reasons are typed; how a
+//! driver shows them (status codes, field paths) is the driver's business.
 
-use std::fmt;
+use crate::ids::{OrderId, ProductId};
+use crate::status::OrderStatus;
 
-use crate::order::{OrderId, OrderStatus};
-use crate::product::ProductId;
-
-/// Why a single value was refused by a typed constructor.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct InvalidValue(pub String);
-
-impl InvalidValue {
-    /// An error with the given explanation.
-    pub fn new(message: impl Into<String>) -> Self {
-        Self(message.into())
-    }
-}
-
-/// Validation failures keyed by field path (`price`, `products[1].quantity`), in input order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FieldErrors(Vec<(String, String)>);
-
-impl FieldErrors {
-    /// No failures yet.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// One failure at `field`.
-    pub fn single(field: impl Into<String>, message: impl Into<String>) -> Self {
-        let mut errors = Self::new();
-        errors.add(field, message);
-        errors
-    }
-
-    /// Records a failure at `field`.
-    pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.push((field.into(), message.into()));
-    }
-
-    /// Keeps the value of `result`, or records its error at `field`.
-    pub fn check<T>(&mut self, field: impl Into<String>, result: Result<T, InvalidValue>) -> Option<T> {
-        match result {
-            Ok(value) => Some(value),
-            Err(err) => {
-                self.add(field, err.0);
-                None
-            }
-        }
-    }
-
-    /// Whether nothing was recorded.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// The failures, in the order they were recorded.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(f, m)| (f.as_str(), m.as_str()))
-    }
-
-    /// `Ok(())` when empty, otherwise [`Error::Validation`].
-    ///
-    /// # Errors
-    /// [`Error::Validation`] carrying every recorded failure.
-    pub fn into_result(self) -> Result<(), Error> {
-        if self.is_empty() { Ok(()) } else { Err(Error::Validation(self)) }
-    }
-}
-
-impl fmt::Display for FieldErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut first = true;
-        for (field, message) in &self.0 {
-            if !first {
-                f.write_str("; ")?;
-            }
-            first = false;
-            write!(f, "{field}: {message}")?;
-        }
-        Ok(())
-    }
+/// A rule of the domain that a request broke, found before anything was changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Violation {
+    /// An order without lines.
+    NoLines,
+    /// An order with more lines than it may hold.
+    TooManyLines {
+        /// The most lines an order may hold.
+        max: usize,
+    },
+    /// The lines naming these products add up to more units than a line may hold.
+    QuantityTooLarge(Vec<ProductId>),
+    /// The order's total is beyond what money can hold.
+    TotalTooLarge,
+    /// A bulk load without items.
+    NoItems,
+    /// A bulk load with more items than it may hold.
+    TooManyItems {
+        /// The most items a load may hold.
+        max: usize,
+    },
+    /// Items of a bulk load that repeat the name of an earlier item: `(item, earlier item)`,
+    /// by position in the load.
+    DuplicateNames(Vec<(usize, usize)>),
+    /// Items of a bulk load that land on the same product as an earlier item: `(item, earlier
+    /// item)`, by position in the load.
+    SameProduct(Vec<(usize, usize)>),
+    /// Cancelling the order would put this product's stock above the largest stock level.
+    RestockOverflow(ProductId),
+    /// An order may not be moved back to pending.
+    BackToPending,
 }
 
 /// Everything a use-case or a port can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The input broke a rule of the domain; nothing was changed.
-    #[error("invalid request: {0}")]
-    Validation(FieldErrors),
+    /// The request broke a rule of the domain; nothing was changed.
+    #[error("invalid request: {0:?}")]
+    Invalid(Violation),
     /// No such product (or not visible to the manager who asked).
     #[error("product {0} not found")]
     ProductNotFound(ProductId),
@@ -130,9 +84,8 @@ pub enum Error {
     Unexpected(#[from] anyhow::Error),
 }
 
-impl Error {
-    /// A validation error on one field.
-    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Validation(FieldErrors::single(field, message))
+impl From<Violation> for Error {
+    fn from(violation: Violation) -> Self {
+        Self::Invalid(violation)
     }
 }

@@ -1,8 +1,9 @@
 //! A manager's bulk load of products: which items update which products, and which create.
 
-use crate::error::{Error, FieldErrors};
+use crate::error::{Error, Violation};
+use crate::ids::ProductId;
 use crate::money::Money;
-use crate::product::{Description, ManagerId, NewProduct, Product, ProductId, ProductName, Stock};
+use crate::product::{Description, ManagerId, NewProduct, Product, ProductName, Stock};
 
 /// One item of a bulk load.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,22 +34,23 @@ impl InventoryBatch {
     /// Checks the batch as a whole.
     ///
     /// # Errors
-    /// [`Error::Validation`] on `products` when empty or too long, and on `products[i].name`
-    /// when an earlier item has the same name.
+    /// [`Violation::NoItems`], [`Violation::TooManyItems`], or [`Violation::DuplicateNames`]
+    /// naming every item whose name an earlier item has.
     pub fn new(manager_id: ManagerId, items: Vec<InventoryItem>) -> Result<Self, Error> {
         if items.is_empty() {
-            return Err(Error::invalid("products", "must hold at least one product"));
+            return Err(Violation::NoItems.into());
         }
         if items.len() > Self::MAX_ITEMS {
-            return Err(Error::invalid("products", "must hold at most 1000 products"));
+            return Err(Violation::TooManyItems { max: Self::MAX_ITEMS }.into());
         }
-        let mut errors = FieldErrors::new();
-        for (i, item) in items.iter().enumerate() {
-            if let Some(first) = items[..i].iter().position(|other| other.name == item.name) {
-                errors.add(format!("products[{i}].name"), format!("duplicates the name of products[{first}]"));
-            }
+        let duplicates: Vec<(usize, usize)> = items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| items[..i].iter().position(|other| other.name == item.name).map(|first| (i, first)))
+            .collect();
+        if !duplicates.is_empty() {
+            return Err(Violation::DuplicateNames(duplicates).into());
         }
-        errors.into_result()?;
         Ok(Self { manager_id, items })
     }
 
@@ -63,20 +65,36 @@ impl InventoryBatch {
     }
 }
 
+/// What one item of a batch changes on an existing product.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryUpdate {
+    /// The product.
+    pub id: ProductId,
+    /// New unit price.
+    pub price: Money,
+    /// New stock level.
+    pub stock: Stock,
+    /// New description, when the item gave one.
+    pub description: Option<Description>,
+}
+
+impl InventoryUpdate {
+    /// Applies the update: price and stock always, the description only when the item gave
+    /// one; name, manager and discontinuation stay as they are.
+    pub fn apply_to(&self, product: &mut Product) {
+        product.price = self.price;
+        product.stock = self.stock;
+        if let Some(description) = &self.description {
+            product.description = description.clone();
+        }
+    }
+}
+
 /// What one item of a batch does to the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InventoryAction {
-    /// Set price and stock (and description, when given) of an existing product.
-    Update {
-        /// The product.
-        id: ProductId,
-        /// New unit price.
-        price: Money,
-        /// New stock level.
-        stock: Stock,
-        /// New description.
-        description: Option<Description>,
-    },
+    /// Change an existing product.
+    Update(InventoryUpdate),
     /// Create a product.
     Create(NewProduct),
 }
@@ -89,10 +107,10 @@ pub enum InventoryAction {
 ///
 /// # Errors
 /// [`Error::ProductNotFound`] when an item's id is not one of the manager's products;
-/// [`Error::Validation`] when two items land on the same product.
+/// [`Violation::SameProduct`] when two items land on the same product.
 pub fn plan_inventory(batch: &InventoryBatch, existing: &[Product]) -> Result<Vec<InventoryAction>, Error> {
     let mut targets: Vec<Option<ProductId>> = Vec::with_capacity(batch.items.len());
-    let mut errors = FieldErrors::new();
+    let mut shared = Vec::new();
     for (i, item) in batch.items.iter().enumerate() {
         let target = match item.id {
             Some(id) => {
@@ -104,22 +122,24 @@ pub fn plan_inventory(batch: &InventoryBatch, existing: &[Product]) -> Result<Ve
         if let Some(id) = target
             && let Some(first) = targets.iter().position(|t| *t == Some(id))
         {
-            errors.add(format!("products[{i}]"), format!("refers to the same product as products[{first}]"));
+            shared.push((i, first));
         }
         targets.push(target);
     }
-    errors.into_result()?;
+    if !shared.is_empty() {
+        return Err(Violation::SameProduct(shared).into());
+    }
     Ok(batch
         .items
         .iter()
         .zip(targets)
         .map(|(item, target)| match target {
-            Some(id) => InventoryAction::Update {
+            Some(id) => InventoryAction::Update(InventoryUpdate {
                 id,
                 price: item.price,
                 stock: item.quantity,
                 description: item.description.clone(),
-            },
+            }),
             None => InventoryAction::Create(NewProduct {
                 id: None,
                 manager_id: Some(batch.manager_id.clone()),
@@ -168,8 +188,7 @@ mod tests {
         let many = (0..1001).map(|i| item(None, &format!("p{i}"))).collect();
         assert!(InventoryBatch::new(manager(), many).is_err());
         let err = InventoryBatch::new(manager(), vec![item(None, "a"), item(None, "b"), item(None, "a")]).unwrap_err();
-        let Error::Validation(fields) = err else { panic!("expected validation") };
-        assert_eq!(fields.iter().next().unwrap().0, "products[2].name");
+        assert!(matches!(err, Error::Invalid(Violation::DuplicateNames(pairs)) if pairs == vec![(2, 0)]));
     }
 
     #[test]
@@ -179,8 +198,8 @@ mod tests {
             InventoryBatch::new(manager(), vec![item(Some(2), "Renamed"), item(None, "Mug"), item(None, "Beans")])
                 .unwrap();
         let plan = plan_inventory(&batch, &existing).unwrap();
-        assert!(matches!(plan[0], InventoryAction::Update { id, .. } if id.get() == 2));
-        assert!(matches!(plan[1], InventoryAction::Update { id, .. } if id.get() == 1));
+        assert!(matches!(&plan[0], InventoryAction::Update(update) if update.id.get() == 2));
+        assert!(matches!(&plan[1], InventoryAction::Update(update) if update.id.get() == 1));
         assert!(matches!(&plan[2], InventoryAction::Create(new) if new.manager_id == Some(manager())));
     }
 
@@ -193,6 +212,23 @@ mod tests {
     #[test]
     fn two_items_on_one_product_are_refused() {
         let batch = InventoryBatch::new(manager(), vec![item(Some(1), "x"), item(None, "Mug")]).unwrap();
-        assert!(matches!(plan_inventory(&batch, &[stored(1, "Mug", false)]), Err(Error::Validation(_))));
+        let err = plan_inventory(&batch, &[stored(1, "Mug", false)]).unwrap_err();
+        assert!(matches!(err, Error::Invalid(Violation::SameProduct(pairs)) if pairs == vec![(1, 0)]));
+    }
+
+    #[test]
+    fn an_update_sets_price_and_stock_and_the_description_only_when_given() {
+        let mut product = Product { description: Description::parse("old").unwrap(), ..stored(1, "Mug", false) };
+        let mut update = InventoryUpdate {
+            id: product.id,
+            price: "2.00".parse().unwrap(),
+            stock: Stock::new(9).unwrap(),
+            description: None,
+        };
+        update.apply_to(&mut product);
+        assert_eq!((product.price.cents(), product.stock.get(), product.description.as_str()), (200, 9, "old"));
+        update.description = Some(Description::parse("new").unwrap());
+        update.apply_to(&mut product);
+        assert_eq!((product.description.as_str(), product.name.as_str()), ("new", "Mug"));
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod error;
+pub mod ids;
 pub mod inventory;
 pub mod limits;
 pub mod money;
@@ -11,7 +12,10 @@ pub mod page;
 pub mod ports;
 pub mod product;
 pub mod services;
+pub mod status;
+pub mod validation;
 
-pub use error::{Error, FieldErrors, InvalidValue};
+pub use error::{Error, Violation};
 pub use money::Money;
 pub use page::{Page, PageRequest};
+pub use validation::InvalidValue;

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::error::InvalidValue;
+use crate::validation::InvalidValue;
 
 /// How many requests a key may make per window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::InvalidValue;
+use crate::validation::InvalidValue;
 
 /// A non-negative amount of money held as integer cents; never a binary float.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -26,11 +26,11 @@ impl Money {
         Ok(Self(cents))
     }
 
-    /// A price: at most [`Money::MAX_PRICE`].
+    /// Checks that the amount may be a product's price: at most [`Money::MAX_PRICE`].
     ///
     /// # Errors
     /// When the amount exceeds the largest price.
-    pub fn price(self) -> Result<Self, InvalidValue> {
+    pub fn check_price(self) -> Result<Self, InvalidValue> {
         if self > Self::MAX_PRICE {
             return Err(InvalidValue::new("must be at most 1000000000"));
         }
@@ -52,7 +52,7 @@ impl Money {
         self.0.checked_add(other.0).map(Self)
     }
 
-    /// The amount as JSON-friendly decimal text: `15.99`, `15.9`, `100.0`.
+    /// The amount as the shortest decimal text that keeps it exact: `15.99`, `15.9`, `100.0`.
     pub fn to_plain_decimal(self) -> String {
         let (units, cents) = (self.0 / 100, self.0 % 100);
         match cents {
@@ -172,8 +172,8 @@ mod tests {
 
     #[test]
     fn price_is_capped_at_one_billion() {
-        assert!(Money::from_cents(100_000_000_000).and_then(Money::price).is_ok());
-        assert!(Money::from_cents(100_000_000_001).and_then(Money::price).is_err());
+        assert!(Money::from_cents(100_000_000_000).and_then(Money::check_price).is_ok());
+        assert!(Money::from_cents(100_000_000_001).and_then(Money::check_price).is_err());
     }
 
     #[test]
@@ -187,7 +187,7 @@ mod tests {
     }
 
     #[test]
-    fn prints_like_a_json_number_with_at_most_two_decimals() {
+    fn prints_the_shortest_exact_decimal_with_at_most_two_places() {
         assert_eq!(Money::from_cents(10000).unwrap().to_plain_decimal(), "100.0");
         assert_eq!(Money::from_cents(1290).unwrap().to_plain_decimal(), "12.9");
         assert_eq!(Money::from_cents(5).unwrap().to_plain_decimal(), "0.05");

@@ -1,39 +1,15 @@
 //! Orders, and the one rule that prices an order against the stock it draws from.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 
-use crate::error::{Error, FieldErrors, InvalidValue};
+use crate::error::{Error, Violation};
+use crate::ids::{OrderId, ProductId};
 use crate::money::Money;
-use crate::product::{ManagerId, Product, ProductId, Stock};
-
-/// An order's identifier: a positive integer assigned by the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct OrderId(i64);
-
-impl OrderId {
-    /// An order id from an integer.
-    ///
-    /// # Errors
-    /// When `id` is not in 1..=[`crate::product::MAX_ID`].
-    pub fn new(id: i64) -> Result<Self, InvalidValue> {
-        crate::product::check_id(id).map(Self)
-    }
-
-    /// The integer value.
-    pub fn get(self) -> i64 {
-        self.0
-    }
-}
-
-impl fmt::Display for OrderId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+use crate::product::{ManagerId, Product, Stock};
+use crate::status::OrderStatus;
+use crate::validation::{InvalidValue, trimmed_label};
 
 /// Units of a product on one order line: 1..=2^31-1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -58,59 +34,6 @@ impl Quantity {
     }
 }
 
-/// Where an order is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OrderStatus {
-    /// Placed, stock reserved, not yet fulfilled.
-    Pending,
-    /// Fulfilled.
-    Completed,
-    /// Withdrawn; its stock went back to the shelves.
-    Cancelled,
-}
-
-impl OrderStatus {
-    /// The wire and storage name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Completed => "completed",
-            Self::Cancelled => "cancelled",
-        }
-    }
-
-    /// Checks that an order may move from `self` to `to`: only a pending order moves, and only
-    /// to completed or cancelled.
-    ///
-    /// # Errors
-    /// [`Error::InvalidStatusTransition`] for any other move.
-    pub fn transition_to(self, to: OrderStatus) -> Result<OrderStatus, Error> {
-        match (self, to) {
-            (Self::Pending, Self::Completed | Self::Cancelled) => Ok(to),
-            (from, to) => Err(Error::InvalidStatusTransition { from, to }),
-        }
-    }
-}
-
-impl fmt::Display for OrderStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for OrderStatus {
-    type Err = InvalidValue;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "pending" => Ok(Self::Pending),
-            "completed" => Ok(Self::Completed),
-            "cancelled" => Ok(Self::Cancelled),
-            _ => Err(InvalidValue::new("must be one of pending, completed, cancelled")),
-        }
-    }
-}
-
 /// A customer's identifier as the caller knows it: non-blank, at most 100 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CustomerId(String);
@@ -121,7 +44,7 @@ impl CustomerId {
     /// # Errors
     /// When it is blank or longer than 100 characters.
     pub fn parse(id: &str) -> Result<Self, InvalidValue> {
-        crate::product::trimmed_label(id, 100).map(Self)
+        trimmed_label(id, 100).map(Self)
     }
 
     /// The id.
@@ -200,8 +123,8 @@ impl OrderRequest {
     /// the order in which adapters lock rows.
     ///
     /// # Errors
-    /// [`Error::Validation`] on `products` when there are no lines, more than 100, or a merged
-    /// quantity above 2^31-1.
+    /// [`Violation::NoLines`], [`Violation::TooManyLines`], or [`Violation::QuantityTooLarge`]
+    /// when merged lines add up to more than 2^31-1 units of a product.
     pub fn new(
         lines: Vec<RequestedLine>,
         customer: Option<Customer>,
@@ -209,29 +132,29 @@ impl OrderRequest {
         status: OrderStatus,
     ) -> Result<Self, Error> {
         if lines.is_empty() {
-            return Err(Error::invalid("products", "must hold at least one product"));
+            return Err(Violation::NoLines.into());
         }
         if lines.len() > Self::MAX_LINES {
-            return Err(Error::invalid("products", "must hold at most 100 products"));
+            return Err(Violation::TooManyLines { max: Self::MAX_LINES }.into());
         }
         let mut merged: BTreeMap<ProductId, i64> = BTreeMap::new();
         for line in &lines {
             *merged.entry(line.product_id).or_default() += i64::from(line.quantity.get());
         }
-        let mut errors = FieldErrors::new();
+        let mut too_large = Vec::new();
         let lines = merged
             .into_iter()
-            .filter_map(|(product_id, units)| {
-                let quantity = errors.check(
-                    "products",
-                    Quantity::new(units).map_err(|_| {
-                        InvalidValue::new(format!("total quantity of product {product_id} must be at most 2147483647"))
-                    }),
-                )?;
-                Some(RequestedLine { product_id, quantity })
+            .filter_map(|(product_id, units)| match Quantity::new(units) {
+                Ok(quantity) => Some(RequestedLine { product_id, quantity }),
+                Err(_) => {
+                    too_large.push(product_id);
+                    None
+                }
             })
             .collect();
-        errors.into_result()?;
+        if !too_large.is_empty() {
+            return Err(Violation::QuantityTooLarge(too_large).into());
+        }
         Ok(Self { lines, customer, manager_id, status })
     }
 
@@ -287,6 +210,22 @@ pub struct PricedOrder {
     pub stock_after: Vec<(ProductId, Stock)>,
 }
 
+impl PricedOrder {
+    /// The order as placed: the request's customer, manager and status with these priced lines,
+    /// under the id and time the store gave it.
+    pub fn into_order(self, id: OrderId, request: &OrderRequest, created_at: DateTime<Utc>) -> Order {
+        Order {
+            id,
+            lines: self.lines,
+            total: self.total,
+            status: request.status,
+            customer: request.customer.clone(),
+            manager_id: request.manager_id.clone(),
+            created_at,
+        }
+    }
+}
+
 /// Checks an order against the current state of its products and prices it.
 ///
 /// Adapters call this inside their atomic step, with `products` read under lock, and write
@@ -296,7 +235,7 @@ pub struct PricedOrder {
 /// # Errors
 /// [`Error::ProductNotFound`] when a product is absent or, for a manager's order, not that
 /// manager's; [`Error::ProductDiscontinued`]; [`Error::InsufficientStock`];
-/// [`Error::Validation`] when the total would overflow.
+/// [`Violation::TotalTooLarge`] when the total would overflow.
 pub fn price_order(request: &OrderRequest, products: &[Product]) -> Result<PricedOrder, Error> {
     let mut lines = Vec::with_capacity(request.lines.len());
     let mut stock_after = Vec::with_capacity(request.lines.len());
@@ -305,7 +244,7 @@ pub fn price_order(request: &OrderRequest, products: &[Product]) -> Result<Price
         let product = products
             .iter()
             .find(|p| p.id == line.product_id)
-            .filter(|p| request.manager_id.is_none() || p.manager_id == request.manager_id)
+            .filter(|p| p.visible_to(request.manager_id.as_ref()))
             .ok_or(Error::ProductNotFound(line.product_id))?;
         if product.discontinued {
             return Err(Error::ProductDiscontinued(product.id));
@@ -318,25 +257,37 @@ pub fn price_order(request: &OrderRequest, products: &[Product]) -> Result<Price
             .price
             .checked_mul(requested)
             .and_then(|amount| total.checked_add(amount))
-            .ok_or_else(|| Error::invalid("products", "order total is too large"))?;
+            .ok_or(Violation::TotalTooLarge)?;
         lines.push(OrderLine { product_id: product.id, quantity: line.quantity, unit_price: product.price });
         stock_after.push((product.id, Stock::new(i64::from(available - requested)).map_err(anyhow::Error::new)?));
     }
     Ok(PricedOrder { lines, total, stock_after })
 }
 
+/// Checks that an order may move from `from` to `to`.
+///
+/// # Errors
+/// [`Error::InvalidStatusTransition`] for a move that [`OrderStatus::can_become`] refuses.
+pub fn check_transition(from: OrderStatus, to: OrderStatus) -> Result<(), Error> {
+    if !from.can_become(to) {
+        return Err(Error::InvalidStatusTransition { from, to });
+    }
+    Ok(())
+}
+
 /// The stock each product of `order` is left with once its status changes to `to`, given the
 /// products' current rows. Only a cancellation changes stock: its units go back.
 ///
 /// # Errors
-/// [`Error::InvalidStatusTransition`] when the move is not allowed; [`Error::Validation`] on
-/// `status` when putting the units back would exceed the largest stock level (nothing changes).
+/// What [`check_transition`] returns; [`Violation::RestockOverflow`] when putting the units
+/// back would exceed the largest stock level (nothing changes); [`Error::ProductNotFound`] when
+/// a product of the order is not among `products`.
 pub fn stock_after_transition(
     order: &Order,
     to: OrderStatus,
     products: &[Product],
 ) -> Result<Vec<(ProductId, Stock)>, Error> {
-    order.status.transition_to(to)?;
+    check_transition(order.status, to)?;
     if to != OrderStatus::Cancelled {
         return Ok(Vec::new());
     }
@@ -344,16 +295,10 @@ pub fn stock_after_transition(
         .lines
         .iter()
         .map(|line| {
-            let current = products.iter().find(|p| p.id == line.product_id).map_or(0, |p| p.stock.get());
-            let restocked = Stock::new(i64::from(current) + i64::from(line.quantity.get())).map_err(|_| {
-                Error::invalid(
-                    "status",
-                    format!(
-                        "cancelling would put the stock of product {} above the largest stock level; lower its stock first",
-                        line.product_id
-                    ),
-                )
-            })?;
+            let product =
+                products.iter().find(|p| p.id == line.product_id).ok_or(Error::ProductNotFound(line.product_id))?;
+            let restocked = Stock::new(i64::from(product.stock.get()) + i64::from(line.quantity.get()))
+                .map_err(|_| Violation::RestockOverflow(line.product_id))?;
             Ok((line.product_id, restocked))
         })
         .collect()
@@ -391,6 +336,31 @@ pub struct Idempotency {
     pub key: IdempotencyKey,
     /// Digest of the request body.
     pub fingerprint: String,
+}
+
+/// What an idempotency key recorded when it first placed an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRecord {
+    /// Digest of the request that placed the order.
+    pub fingerprint: String,
+    /// The order it placed.
+    pub order_id: OrderId,
+}
+
+impl Idempotency {
+    /// Decides what a request under this key does, given what the key recorded before, if
+    /// anything: `None` means place the order; `Some(id)` means answer with order `id` again
+    /// and place nothing.
+    ///
+    /// # Errors
+    /// [`Error::IdempotencyKeyReused`] when the key placed an order for another request.
+    pub fn replay(&self, earlier: Option<&KeyRecord>) -> Result<Option<OrderId>, Error> {
+        match earlier {
+            None => Ok(None),
+            Some(record) if record.fingerprint == self.fingerprint => Ok(Some(record.order_id)),
+            Some(_) => Err(Error::IdempotencyKeyReused),
+        }
+    }
 }
 
 /// The result of placing an order.
@@ -450,7 +420,8 @@ mod tests {
     #[test]
     fn merged_quantities_may_not_overflow_a_stock_level() {
         let lines = vec![line(1, 2_147_483_647), line(1, 1)];
-        assert!(matches!(OrderRequest::new(lines, None, None, OrderStatus::Pending), Err(Error::Validation(_))));
+        let err = OrderRequest::new(lines, None, None, OrderStatus::Pending).unwrap_err();
+        assert!(matches!(err, Error::Invalid(Violation::QuantityTooLarge(ids)) if ids == vec![id(1)]));
     }
 
     #[test]
@@ -490,11 +461,35 @@ mod tests {
     #[test]
     fn only_pending_orders_change_status() {
         use OrderStatus::*;
-        assert!(Pending.transition_to(Completed).is_ok());
-        assert!(Pending.transition_to(Cancelled).is_ok());
+        assert!(check_transition(Pending, Completed).is_ok());
+        assert!(check_transition(Pending, Cancelled).is_ok());
         for (from, to) in [(Pending, Pending), (Completed, Cancelled), (Cancelled, Completed), (Completed, Completed)] {
-            assert!(matches!(from.transition_to(to), Err(Error::InvalidStatusTransition { .. })));
+            assert!(matches!(check_transition(from, to), Err(Error::InvalidStatusTransition { .. })));
         }
+    }
+
+    #[test]
+    fn a_placed_order_takes_the_requests_customer_manager_and_status() {
+        let manager = ManagerId::parse("m").unwrap();
+        let request = OrderRequest::new(vec![line(1, 2)], None, Some(manager.clone()), OrderStatus::Completed).unwrap();
+        let priced =
+            price_order(&request, &[Product { manager_id: Some(manager.clone()), ..product(1, "2.50", 5) }]).unwrap();
+        let at = Utc::now();
+        let order = priced.into_order(OrderId::new(4).unwrap(), &request, at);
+        assert_eq!((order.id.get(), order.total.cents(), order.status), (4, 500, OrderStatus::Completed));
+        assert_eq!((order.manager_id, order.created_at, order.lines.len()), (Some(manager), at, 1));
+    }
+
+    fn idempotency(fingerprint: &str) -> Idempotency {
+        Idempotency { scope: "s".into(), key: IdempotencyKey::parse("k").unwrap(), fingerprint: fingerprint.into() }
+    }
+
+    #[test]
+    fn a_key_places_once_replays_the_same_request_and_refuses_another() {
+        let record = KeyRecord { fingerprint: "f1".into(), order_id: OrderId::new(3).unwrap() };
+        assert_eq!(idempotency("f1").replay(None).unwrap(), None);
+        assert_eq!(idempotency("f1").replay(Some(&record)).unwrap(), Some(record.order_id));
+        assert!(matches!(idempotency("f2").replay(Some(&record)), Err(Error::IdempotencyKeyReused)));
     }
 
     fn pending_order_of_two_units_of_product_1() -> Order {
@@ -525,8 +520,8 @@ mod tests {
         let order = pending_order_of_two_units_of_product_1();
         let rows = [product(1, "1", i64::from(i32::MAX) - 1)];
         match stock_after_transition(&order, OrderStatus::Cancelled, &rows) {
-            Err(Error::Validation(fields)) => assert_eq!(fields.iter().next().map(|(f, _)| f), Some("status")),
-            other => panic!("expected a validation error, got {other:?}"),
+            Err(Error::Invalid(Violation::RestockOverflow(product))) => assert_eq!(product, id(1)),
+            other => panic!("expected a restock overflow, got {other:?}"),
         }
     }
 

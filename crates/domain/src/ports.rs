@@ -9,10 +9,12 @@ use chrono::{DateTime, Utc};
 
 use crate::audit::AuditRecord;
 use crate::error::Error;
+use crate::ids::{OrderId, ProductId};
 use crate::inventory::InventoryBatch;
-use crate::order::{Idempotency, Order, OrderId, OrderRequest, OrderStatus, Placement};
+use crate::order::{Idempotency, Order, OrderRequest, Placement};
 use crate::page::{Page, PageRequest};
-use crate::product::{ManagerId, NewProduct, Product, ProductChanges, ProductFilter, ProductId};
+use crate::product::{ManagerId, NewProduct, Product, ProductChanges, ProductFilter};
+use crate::status::OrderStatus;
 
 /// Products of the catalogue.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]

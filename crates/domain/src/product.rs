@@ -2,77 +2,9 @@
 
 use std::fmt;
 
-use crate::error::InvalidValue;
+use crate::ids::ProductId;
 use crate::money::Money;
-
-/// The largest id of any entity: 2^53-1, the largest integer every JSON client reads exactly.
-/// Bounding ids also keeps automatic ids, which continue after the largest explicit one, from
-/// running out.
-pub const MAX_ID: i64 = 9_007_199_254_740_991;
-
-/// Checks an id: 1..=[`MAX_ID`].
-///
-/// # Errors
-/// When `id` is out of that range.
-pub fn check_id(id: i64) -> Result<i64, InvalidValue> {
-    if !(1..=MAX_ID).contains(&id) {
-        return Err(InvalidValue::new("must be a positive integer at most 9007199254740991"));
-    }
-    Ok(id)
-}
-
-/// A product's identifier: a positive integer assigned by the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ProductId(i64);
-
-impl ProductId {
-    /// A product id from an integer.
-    ///
-    /// # Errors
-    /// When `id` is not in 1..=[`MAX_ID`].
-    pub fn new(id: i64) -> Result<Self, InvalidValue> {
-        check_id(id).map(Self)
-    }
-
-    /// An id a caller asks for when creating a product: 1..=2^31-1. Automatic ids continue after
-    /// the largest id taken, so capping chosen ids far below [`MAX_ID`] keeps them from running out.
-    ///
-    /// # Errors
-    /// When `id` is out of that range.
-    pub fn chosen(id: i64) -> Result<Self, InvalidValue> {
-        if !(1..=i64::from(i32::MAX)).contains(&id) {
-            return Err(InvalidValue::new("must be a positive integer at most 2147483647"));
-        }
-        Ok(Self(id))
-    }
-
-    /// The integer value.
-    pub fn get(self) -> i64 {
-        self.0
-    }
-}
-
-impl fmt::Display for ProductId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// Trims `text` and checks it holds 1..=`max_chars` characters: the rule of every name and
-/// caller-given identifier.
-///
-/// # Errors
-/// When the trimmed text is empty or too long.
-pub(crate) fn trimmed_label(text: &str, max_chars: usize) -> Result<String, InvalidValue> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(InvalidValue::new("must not be blank"));
-    }
-    if text.chars().count() > max_chars {
-        return Err(InvalidValue::new(format!("must be at most {max_chars} characters")));
-    }
-    Ok(text.to_owned())
-}
+use crate::validation::{InvalidValue, trimmed_label};
 
 /// A product name: 1..=200 characters after trimming.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -192,6 +124,13 @@ pub struct Product {
 }
 
 impl Product {
+    /// Whether the product may be seen, changed or ordered by whoever asks: on the storefront
+    /// (`manager` absent) every product; on the manager surface only the manager's own. Anything
+    /// else answers as if the product did not exist.
+    pub fn visible_to(&self, manager: Option<&ManagerId>) -> bool {
+        manager.is_none_or(|manager| self.manager_id.as_ref() == Some(manager))
+    }
+
     /// Where this product stands for the manager surface's status filter.
     pub fn inventory_status(&self) -> InventoryStatus {
         match (self.discontinued, self.stock.get()) {
@@ -277,7 +216,7 @@ pub struct ProductFilter {
 impl ProductFilter {
     /// Whether `product` belongs in the listing.
     pub fn matches(&self, product: &Product) -> bool {
-        (self.manager_id.is_none() || self.manager_id == product.manager_id)
+        product.visible_to(self.manager_id.as_ref())
             && self.status.is_none_or(|s| s == product.inventory_status())
             && !(self.for_sale_only && product.discontinued)
             && !(self.in_stock_only && product.stock.get() == 0)
@@ -287,17 +226,6 @@ impl ProductFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn product_ids_are_positive_and_json_safe() {
-        assert!(ProductId::new(1).is_ok());
-        assert!(ProductId::new(MAX_ID).is_ok());
-        assert!(ProductId::new(MAX_ID + 1).is_err());
-        assert!(ProductId::chosen(2_147_483_647).is_ok());
-        assert!(ProductId::chosen(2_147_483_648).is_err());
-        assert!(ProductId::new(0).is_err());
-        assert!(ProductId::new(-4).is_err());
-    }
 
     #[test]
     fn names_are_trimmed_and_bounded() {
@@ -345,6 +273,17 @@ mod tests {
         assert_eq!(product(3, false).inventory_status(), InventoryStatus::InStock);
         assert_eq!(product(0, false).inventory_status(), InventoryStatus::OutOfStock);
         assert_eq!(product(3, true).inventory_status(), InventoryStatus::Discontinued);
+    }
+
+    #[test]
+    fn a_product_is_visible_on_the_storefront_and_to_its_own_manager_only() {
+        let owned = product(1, false);
+        assert!(owned.visible_to(None));
+        assert!(owned.visible_to(Some(&ManagerId::parse("m").unwrap())));
+        assert!(!owned.visible_to(Some(&ManagerId::parse("x").unwrap())));
+        let unowned = Product { manager_id: None, ..owned };
+        assert!(unowned.visible_to(None));
+        assert!(!unowned.visible_to(Some(&ManagerId::parse("m").unwrap())));
     }
 
     #[test]

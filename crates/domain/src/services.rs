@@ -4,13 +4,15 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::error::Error;
+use crate::error::{Error, Violation};
+use crate::ids::{OrderId, ProductId};
 use crate::inventory::InventoryBatch;
 use crate::limits::{RateDecision, RateLimit};
-use crate::order::{Idempotency, Order, OrderId, OrderRequest, OrderStatus, Placement};
+use crate::order::{Idempotency, Order, OrderRequest, Placement};
 use crate::page::{Page, PageRequest};
 use crate::ports::{OrderRepository, ProductRepository, RateCounter};
-use crate::product::{ManagerId, NewProduct, Product, ProductChanges, ProductFilter, ProductId};
+use crate::product::{ManagerId, NewProduct, Product, ProductChanges, ProductFilter};
+use crate::status::OrderStatus;
 
 /// Loading, browsing, changing and withdrawing products.
 #[derive(Clone)]
@@ -73,8 +75,8 @@ impl Catalogue {
     /// Applies a manager's bulk load, all or nothing.
     ///
     /// # Errors
-    /// [`Error::ProductNotFound`] for an id that is not the manager's; [`Error::Validation`]
-    /// when two items land on one product.
+    /// [`Error::ProductNotFound`] for an id that is not the manager's;
+    /// [`Violation::SameProduct`] when two items land on one product.
     pub async fn load_inventory(&self, batch: InventoryBatch) -> Result<Vec<Product>, Error> {
         self.products.apply_inventory(batch).await
     }
@@ -82,18 +84,18 @@ impl Catalogue {
 
 /// Placing orders and moving them through their life.
 #[derive(Clone)]
-pub struct Ordering {
+pub struct Orders {
     orders: Arc<dyn OrderRepository>,
 }
 
-impl std::fmt::Debug for Ordering {
+impl std::fmt::Debug for Orders {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ordering").finish_non_exhaustive()
+        f.debug_struct("Orders").finish_non_exhaustive()
     }
 }
 
-impl Ordering {
-    /// Ordering over an order store.
+impl Orders {
+    /// Order use-cases over an order store.
     pub fn new(orders: Arc<dyn OrderRepository>) -> Self {
         Self { orders }
     }
@@ -126,11 +128,11 @@ impl Ordering {
     /// Completes or cancels a pending order; cancelling puts its stock back.
     ///
     /// # Errors
-    /// [`Error::Validation`] when `status` is `pending`; [`Error::OrderNotFound`];
+    /// [`Violation::BackToPending`] when `status` is `pending`; [`Error::OrderNotFound`];
     /// [`Error::InvalidStatusTransition`].
     pub async fn change_status(&self, id: OrderId, status: OrderStatus) -> Result<Order, Error> {
         if status == OrderStatus::Pending {
-            return Err(Error::invalid("status", "must be completed or cancelled"));
+            return Err(Violation::BackToPending.into());
         }
         self.orders.change_status(id, status).await
     }
@@ -174,17 +176,8 @@ impl RateLimiting {
 mod tests {
     use super::*;
 
-    /// Runs a future that never waits (the ports are mocks answering at once), so the domain
-    /// needs no async runtime even in its tests.
-    fn block_on<F: Future>(future: F) -> F::Output {
-        let mut future = std::pin::pin!(future);
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        loop {
-            if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-                return output;
-            }
-        }
-    }
+    use futures_executor::block_on;
+
     use crate::ports::{MockOrderRepository, MockProductRepository, MockRateCounter};
 
     fn pid(n: i64) -> ProductId {
@@ -228,7 +221,7 @@ mod tests {
         block_on(async {
             let mut repo = MockOrderRepository::new();
             repo.expect_find().returning(|_| Ok(None));
-            let err = Ordering::new(Arc::new(repo)).get(OrderId::new(9).unwrap()).await.unwrap_err();
+            let err = Orders::new(Arc::new(repo)).get(OrderId::new(9).unwrap()).await.unwrap_err();
             assert!(matches!(err, Error::OrderNotFound(_)));
         });
     }
@@ -238,8 +231,8 @@ mod tests {
         block_on(async {
             let mut repo = MockOrderRepository::new();
             repo.expect_change_status().never();
-            let err = Ordering::new(Arc::new(repo)).change_status(OrderId::new(1).unwrap(), OrderStatus::Pending).await;
-            assert!(matches!(err, Err(Error::Validation(_))));
+            let err = Orders::new(Arc::new(repo)).change_status(OrderId::new(1).unwrap(), OrderStatus::Pending).await;
+            assert!(matches!(err, Err(Error::Invalid(Violation::BackToPending))));
         });
     }
 
@@ -260,7 +253,7 @@ mod tests {
                 OrderStatus::Pending,
             )
             .unwrap();
-            let err = Ordering::new(Arc::new(repo)).place(request, None).await.unwrap_err();
+            let err = Orders::new(Arc::new(repo)).place(request, None).await.unwrap_err();
             assert!(matches!(err, Error::InsufficientStock { requested: 5, available: 3, .. }));
         });
     }

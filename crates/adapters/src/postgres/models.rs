@@ -7,8 +7,10 @@ use diesel::prelude::*;
 use domain::Error;
 use domain::Money;
 use domain::audit::AuditRecord;
-use domain::order::{Customer, CustomerId, Email, Order, OrderId, OrderLine, OrderStatus, Quantity};
-use domain::product::{Description, ManagerId, Product, ProductId, ProductName, Stock};
+use domain::ids::{OrderId, ProductId};
+use domain::order::{Customer, CustomerId, Email, Order, OrderLine, Quantity};
+use domain::product::{Description, ManagerId, Product, ProductName, Stock};
+use domain::status::OrderStatus;
 
 use super::schema::{audit_log, order_lines, orders, products};
 
@@ -70,14 +72,18 @@ pub(crate) struct ProductChangeset<'a> {
     pub(crate) stock: Option<i32>,
 }
 
-/// Stock as stored: `Stock` stays within a PostgreSQL `integer` by construction.
-pub(crate) fn stock_column(stock: Stock) -> i32 {
-    i32::try_from(stock.get()).unwrap_or(i32::MAX)
+/// Stock as stored: `Stock` stays within a PostgreSQL `integer` by construction, so the error
+/// can only mean a broken invariant.
+pub(crate) fn stock_column(stock: Stock) -> Result<i32, Error> {
+    i32::try_from(stock.get())
+        .map_err(|_| Error::Unexpected(anyhow::anyhow!("stock {} is beyond a column", stock.get())))
 }
 
-/// A quantity as stored: `Quantity` stays within a PostgreSQL `integer` by construction.
-pub(crate) fn quantity_column(quantity: Quantity) -> i32 {
-    i32::try_from(quantity.get()).unwrap_or(i32::MAX)
+/// A quantity as stored: `Quantity` stays within a PostgreSQL `integer` by construction, so the
+/// error can only mean a broken invariant.
+pub(crate) fn quantity_column(quantity: Quantity) -> Result<i32, Error> {
+    i32::try_from(quantity.get())
+        .map_err(|_| Error::Unexpected(anyhow::anyhow!("quantity {} is beyond a column", quantity.get())))
 }
 
 #[derive(Debug, Queryable, Selectable)]

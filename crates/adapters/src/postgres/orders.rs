@@ -10,12 +10,12 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use domain::Error;
-use domain::order::{
-    Idempotency, Order, OrderId, OrderRequest, OrderStatus, Placement, price_order, stock_after_transition,
-};
+use domain::ids::OrderId;
+use domain::order::{Idempotency, KeyRecord, Order, OrderRequest, Placement, price_order, stock_after_transition};
 use domain::page::{Page, PageRequest};
 use domain::ports::OrderRepository;
 use domain::product::ManagerId;
+use domain::status::OrderStatus;
 
 use super::PgStore;
 use super::error::{QueryResultExt as _, TxError};
@@ -40,6 +40,16 @@ async fn load_lines(conn: &mut AsyncPgConnection, order_ids: &[i64]) -> Result<H
     Ok(lines)
 }
 
+/// The lines loaded for order `id`: every stored order has at least one.
+fn lines_of(lines: &mut HashMap<i64, Vec<OrderLineRow>>, id: i64) -> Result<Vec<OrderLineRow>, Error> {
+    lines.remove(&id).ok_or_else(|| Error::Unexpected(anyhow::anyhow!("order {id} has no lines")))
+}
+
+/// A row count as the unsigned number it is.
+pub(crate) fn count_of(rows: i64) -> Result<u64, Error> {
+    u64::try_from(rows).map_err(|_| Error::Unexpected(anyhow::anyhow!("negative row count {rows}")))
+}
+
 /// The order with this id, if any.
 pub(crate) async fn find_order(conn: &mut AsyncPgConnection, id: OrderId) -> Result<Option<Order>, Error> {
     let Some(row) = orders::table
@@ -53,14 +63,14 @@ pub(crate) async fn find_order(conn: &mut AsyncPgConnection, id: OrderId) -> Res
         return Ok(None);
     };
     let mut lines = load_lines(conn, &[row.id]).await?;
-    let lines = lines.remove(&row.id).unwrap_or_default();
+    let lines = lines_of(&mut lines, row.id)?;
     order_from_rows(row, lines).map(Some)
 }
 
 /// A page of orders, newest first, and how many there are in all.
 pub(crate) async fn list_orders(conn: &mut AsyncPgConnection, page: PageRequest) -> Result<Page<Order>, Error> {
     let total: i64 = orders::table.count().get_result(conn).await.or_storage("counting orders")?;
-    let total = u64::try_from(total).unwrap_or_default();
+    let total = count_of(total)?;
     if page.offset >= total || page.limit == 0 {
         return Ok(Page { items: Vec::new(), total });
     }
@@ -78,7 +88,7 @@ pub(crate) async fn list_orders(conn: &mut AsyncPgConnection, page: PageRequest)
     let items = rows
         .into_iter()
         .map(|row| {
-            let order_lines = lines.remove(&row.id).unwrap_or_default();
+            let order_lines = lines_of(&mut lines, row.id)?;
             order_from_rows(row, order_lines)
         })
         .collect::<Result<_, _>>()?;
@@ -109,11 +119,12 @@ pub(crate) async fn place_order(
             .await
             .optional()
             .or_storage("looking up an idempotency key")?;
-        if let Some((fingerprint, order_id)) = earlier {
-            if fingerprint != idempotency.fingerprint {
-                return Err(Error::IdempotencyKeyReused);
-            }
-            let order_id = OrderId::new(order_id).map_err(anyhow::Error::new)?;
+        let earlier = earlier
+            .map(|(fingerprint, order_id)| {
+                OrderId::new(order_id).map(|order_id| KeyRecord { fingerprint, order_id }).map_err(anyhow::Error::new)
+            })
+            .transpose()?;
+        if let Some(order_id) = idempotency.replay(earlier.as_ref())? {
             let order = find_order(conn, order_id)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("order {order_id} of an idempotency key is missing"))?;
@@ -141,7 +152,8 @@ pub(crate) async fn place_order(
 
     // One statement of fixed shape for any number of lines, so it is prepared once per connection.
     let product_ids: Vec<i64> = priced.lines.iter().map(|line| line.product_id.get()).collect();
-    let quantities: Vec<i32> = priced.lines.iter().map(|line| quantity_column(line.quantity)).collect();
+    let quantities: Vec<i32> =
+        priced.lines.iter().map(|line| quantity_column(line.quantity)).collect::<Result<_, _>>()?;
     let unit_prices: Vec<i64> = priced.lines.iter().map(|line| line.unit_price.cents()).collect();
     diesel::insert_into(order_lines::table)
         .values(diesel::select((
@@ -173,16 +185,8 @@ pub(crate) async fn place_order(
             .or_storage("recording an idempotency key")?;
     }
 
-    let order = Order {
-        id: OrderId::new(order_id).map_err(anyhow::Error::new)?,
-        lines: priced.lines,
-        total: priced.total,
-        status: request.status,
-        customer: request.customer.clone(),
-        manager_id: request.manager_id.clone(),
-        created_at,
-    };
-    Ok(Placement { order, replayed: false })
+    let id = OrderId::new(order_id).map_err(anyhow::Error::new)?;
+    Ok(Placement { order: priced.into_order(id, request, created_at), replayed: false })
 }
 
 /// Moves an order to `status`; to be called inside a transaction.
@@ -204,7 +208,7 @@ pub(crate) async fn change_order_status(
         .or_storage("locking an order")?
         .ok_or(Error::OrderNotFound(id))?;
     let mut lines = load_lines(conn, &[row.id]).await?;
-    let order = order_from_rows(row, lines.remove(&id.get()).unwrap_or_default())?;
+    let order = order_from_rows(row, lines_of(&mut lines, id.get())?)?;
     let product_ids: Vec<_> = order.lines.iter().map(|line| line.product_id).collect();
     let products = lock_products(conn, &product_ids).await?;
     let stocks = stock_after_transition(&order, status, &products)?;

@@ -7,14 +7,13 @@ use async_trait::async_trait;
 use diesel::dsl::{not, now};
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Integer, Text};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use domain::ids::ProductId;
 use domain::inventory::{InventoryAction, InventoryBatch, plan_inventory};
 use domain::page::{Page, PageRequest};
 use domain::ports::ProductRepository;
-use domain::product::{
-    InventoryStatus, ManagerId, NewProduct, Product, ProductChanges, ProductFilter, ProductId, Stock,
-};
+use domain::product::{InventoryStatus, ManagerId, NewProduct, Product, ProductChanges, ProductFilter, Stock};
 use domain::{Error, Money};
 
 use super::PgStore;
@@ -50,7 +49,7 @@ pub(crate) async fn insert_product(conn: &mut AsyncPgConnection, product: &NewPr
         name: product.name.as_str(),
         description: product.description.as_str(),
         price_cents: product.price.cents(),
-        stock: stock_column(product.stock),
+        stock: stock_column(product.stock)?,
     };
     let Some(id) = product.id else { return insert_with_automatic_id(conn, &row).await };
     let inserted = diesel::insert_into(products::table)
@@ -143,7 +142,7 @@ pub(crate) async fn list_products(
     page: PageRequest,
 ) -> Result<Page<Product>, Error> {
     let total: i64 = filtered(filter).count().get_result(conn).await.or_storage("counting products")?;
-    let total = u64::try_from(total).unwrap_or_default();
+    let total = super::orders::count_of(total)?;
     if page.offset >= total || page.limit == 0 {
         return Ok(Page { items: Vec::new(), total });
     }
@@ -172,7 +171,7 @@ pub(crate) async fn update_product(
         name: changes.name.as_ref().map(|name| name.as_str()),
         description: changes.description.as_ref().map(|description| description.as_str()),
         price_cents: changes.price.map(Money::cents),
-        stock: changes.stock.map(stock_column),
+        stock: changes.stock.map(stock_column).transpose()?,
     };
     // `updated_at` also keeps the changeset from being empty when nothing else changes.
     diesel::update(products::table.find(id.get()))
@@ -186,7 +185,8 @@ pub(crate) async fn update_product(
         .and_then(Product::try_from)
 }
 
-/// Marks a product discontinued; with `manager_id`, only that manager's.
+/// Marks a product discontinued when [`Product::visible_to`] lets `manager_id` change it; to be
+/// called inside a transaction.
 ///
 /// # Errors
 /// [`Error::ProductNotFound`] when there is no such product (for that manager).
@@ -195,19 +195,15 @@ pub(crate) async fn discontinue_product(
     id: ProductId,
     manager_id: Option<&ManagerId>,
 ) -> Result<Product, Error> {
-    let target = products::table.find(id.get());
-    let changes = (products::discontinued.eq(true), products::updated_at.eq(now));
-    let row = match manager_id {
-        Some(manager_id) => {
-            diesel::update(target.filter(products::manager_id.eq(manager_id.as_str())))
-                .set(changes)
-                .returning(ProductRow::as_returning())
-                .get_result(conn)
-                .await
-        }
-        None => diesel::update(target).set(changes).returning(ProductRow::as_returning()).get_result(conn).await,
-    };
-    row.optional().or_storage("discontinuing a product")?.ok_or(Error::ProductNotFound(id)).and_then(Product::try_from)
+    let product = lock_products(conn, &[id]).await?.pop().filter(|product| product.visible_to(manager_id));
+    let Some(mut product) = product else { return Err(Error::ProductNotFound(id)) };
+    diesel::update(products::table.find(id.get()))
+        .set((products::discontinued.eq(true), products::updated_at.eq(now)))
+        .execute(conn)
+        .await
+        .or_storage("discontinuing a product")?;
+    product.discontinued = true;
+    Ok(product)
 }
 
 /// Locks the products with these ids, in id order (the one order every writer follows, so
@@ -230,7 +226,8 @@ pub(crate) async fn set_stocks(conn: &mut AsyncPgConnection, stocks: &[(ProductI
     if stocks.is_empty() {
         return Ok(());
     }
-    let (ids, levels): (Vec<i64>, Vec<i32>) = stocks.iter().map(|(id, stock)| (id.get(), stock_column(*stock))).unzip();
+    let ids: Vec<i64> = stocks.iter().map(|(id, _)| id.get()).collect();
+    let levels: Vec<i32> = stocks.iter().map(|(_, stock)| stock_column(*stock)).collect::<Result<_, _>>()?;
     diesel::sql_query(
         "UPDATE products AS p SET stock = v.stock, updated_at = now() \
          FROM unnest($1::bigint[], $2::integer[]) AS v (id, stock) \
@@ -270,53 +267,49 @@ pub(crate) async fn apply_inventory_batch(
     let existing = products_from_rows(existing)?;
     let actions = plan_inventory(batch, &existing)?;
 
-    let mut updated: HashMap<ProductId, Product> =
-        update_many(conn, &actions).await?.into_iter().map(|product| (product.id, product)).collect();
+    let mut existing: HashMap<ProductId, Product> = existing.into_iter().map(|product| (product.id, product)).collect();
     let mut stored = Vec::with_capacity(actions.len());
+    let mut updated = Vec::new();
     for action in &actions {
-        let product = match action {
-            InventoryAction::Update { id, .. } => {
-                updated.remove(id).ok_or_else(|| anyhow::anyhow!("updated product {id} was not returned"))?
+        match action {
+            InventoryAction::Update(update) => {
+                let mut product = existing
+                    .remove(&update.id)
+                    .ok_or_else(|| anyhow::anyhow!("planned product {} was not locked", update.id))?;
+                update.apply_to(&mut product);
+                updated.push(product.clone());
+                stored.push(product);
             }
-            InventoryAction::Create(new) => insert_product(conn, new).await?,
-        };
-        stored.push(product);
+            InventoryAction::Create(new) => stored.push(insert_product(conn, new).await?),
+        }
     }
+    write_products(conn, &updated).await?;
     Ok(stored)
 }
 
-/// Applies every update of a plan in one statement and returns the products updated.
-async fn update_many(conn: &mut AsyncPgConnection, actions: &[InventoryAction]) -> Result<Vec<Product>, Error> {
-    let mut ids = Vec::new();
-    let mut prices = Vec::new();
-    let mut stocks = Vec::new();
-    let mut descriptions = Vec::new();
-    for action in actions {
-        if let InventoryAction::Update { id, price, stock, description } = action {
-            ids.push(id.get());
-            prices.push(price.cents());
-            stocks.push(stock_column(*stock));
-            descriptions.push(description.as_ref().map(|description| description.as_str()));
-        }
+/// Writes the price, stock and description of these locked products in one statement.
+async fn write_products(conn: &mut AsyncPgConnection, products: &[Product]) -> Result<(), Error> {
+    if products.is_empty() {
+        return Ok(());
     }
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows: Vec<ProductRow> = diesel::sql_query(
-        "UPDATE products AS p SET price_cents = v.price_cents, stock = v.stock, \
-         description = COALESCE(v.description, p.description), updated_at = now() \
+    let ids: Vec<i64> = products.iter().map(|product| product.id.get()).collect();
+    let prices: Vec<i64> = products.iter().map(|product| product.price.cents()).collect();
+    let stocks: Vec<i32> = products.iter().map(|product| stock_column(product.stock)).collect::<Result<_, _>>()?;
+    let descriptions: Vec<&str> = products.iter().map(|product| product.description.as_str()).collect();
+    diesel::sql_query(
+        "UPDATE products AS p SET price_cents = v.price_cents, stock = v.stock, description = v.description, \
+         updated_at = now() \
          FROM unnest($1::bigint[], $2::bigint[], $3::integer[], $4::text[]) AS v (id, price_cents, stock, description) \
-         WHERE p.id = v.id \
-         RETURNING p.id, p.manager_id, p.name, p.description, p.price_cents, p.stock, p.discontinued",
+         WHERE p.id = v.id",
     )
     .bind::<Array<BigInt>, _>(ids)
     .bind::<Array<BigInt>, _>(prices)
     .bind::<Array<Integer>, _>(stocks)
-    .bind::<Array<Nullable<Text>>, _>(descriptions)
-    .load(conn)
+    .bind::<Array<Text>, _>(descriptions)
+    .execute(conn)
     .await
     .or_storage("updating a manager's products")?;
-    products_from_rows(rows)
+    Ok(())
 }
 
 #[async_trait]
@@ -348,7 +341,9 @@ impl ProductRepository for PgStore {
     #[tracing::instrument(name = "pg.products.discontinue", skip_all, fields(product_id = id.get()))]
     async fn discontinue(&self, id: ProductId, manager_id: Option<ManagerId>) -> Result<Product, Error> {
         let mut conn = self.connection().await?;
-        discontinue_product(&mut conn, id, manager_id.as_ref()).await
+        conn.transaction(async |conn| Ok::<_, TxError>(discontinue_product(conn, id, manager_id.as_ref()).await?))
+            .await
+            .map_err(|e| e.0)
     }
 
     #[tracing::instrument(

@@ -1,70 +1,17 @@
-//! HTTP routes, one module per resource; each converts wire bodies to domain requests in one
+//! HTTP routes, one module per surface; each converts wire bodies to domain requests in one
 //! place and maps errors with [`crate::errors::ApiError`].
 
-pub mod docs;
-pub mod health;
 pub mod manager;
+pub mod ops;
 pub mod orders;
 pub mod products;
 
-use actix_web::http::header::ALLOW;
-use actix_web::{HttpResponse, Route, web};
-use domain::Money;
-use serde::Serialize;
+use actix_web::web;
 
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     products::configure(cfg);
     orders::configure(cfg);
-    health::configure(cfg);
     manager::configure(cfg);
-    docs::configure(cfg);
-    crate::metrics::configure(cfg);
-}
-
-/// The answer of a resource to a method it does not serve: 405 naming the methods it does
-/// (`Allow`); the edge middleware wraps it in the error envelope and keeps the header.
-pub(crate) fn not_allowed(allow: &'static str) -> Route {
-    web::to(move || async move { HttpResponse::MethodNotAllowed().insert_header((ALLOW, allow)).finish() })
-}
-
-/// Money as a JSON number with at most two decimals (`44.97`), written from its exact text.
-#[derive(Debug, Clone, Copy)]
-pub struct MoneyJson(pub Money);
-
-impl Serialize for MoneyJson {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let number: serde_json::Number = self.0.to_plain_decimal().parse().map_err(serde::ser::Error::custom)?;
-        number.serialize(serializer)
-    }
-}
-
-/// Reads a JSON number as exact money.
-///
-/// # Errors
-/// The domain's message when the number is negative or has more than two decimals.
-pub fn money(number: &serde_json::Number) -> Result<Money, domain::InvalidValue> {
-    number.to_string().parse::<Money>().and_then(Money::price)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn money_is_written_as_an_exact_json_number() {
-        let total = Money::from_cents(4497).unwrap();
-        assert_eq!(serde_json::to_string(&MoneyJson(total)).unwrap(), "44.97");
-        assert_eq!(serde_json::to_string(&MoneyJson(Money::from_cents(1000).unwrap())).unwrap(), "10.0");
-    }
-
-    #[test]
-    fn money_is_read_from_the_literal_without_floats() {
-        let n: serde_json::Number = serde_json::from_str("15.99").unwrap();
-        assert_eq!(money(&n).unwrap().cents(), 1599);
-        let n: serde_json::Number = serde_json::from_str("15.999").unwrap();
-        assert!(money(&n).is_err());
-        let n: serde_json::Number = serde_json::from_str("1000000000.01").unwrap();
-        assert!(money(&n).is_err());
-    }
+    ops::configure(cfg);
 }

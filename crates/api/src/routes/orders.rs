@@ -3,20 +3,20 @@
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::SecondsFormat;
-use domain::FieldErrors;
+use domain::ids::{OrderId, ProductId};
 use domain::order::{
-    Customer, CustomerId, Email, Idempotency, IdempotencyKey, Order, OrderId, OrderRequest, OrderStatus, Quantity,
-    RequestedLine,
+    Customer, CustomerId, Email, Idempotency, IdempotencyKey, Order, OrderRequest, Quantity, RequestedLine,
 };
-use domain::product::ProductId;
+use domain::status::OrderStatus;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
-use super::{MoneyJson, not_allowed};
-use crate::errors::{ApiError, ErrorBody};
-use crate::extract::{JsonBody, path_id, query_pairs};
-use crate::pagination::Paging;
+use crate::errors::{ApiError, ErrorBody, FieldErrors, method_not_allowed};
+use crate::extract::{JsonBody, path_id, query};
+use crate::money::MoneyJson;
+use crate::pagination::{PageQuery, Paging};
 use crate::state::AppState;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
@@ -24,13 +24,13 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/orders")
             .route(web::get().to(list_orders))
             .route(web::post().to(place_order))
-            .default_service(not_allowed("GET, HEAD, POST")),
+            .default_service(method_not_allowed("GET, HEAD, POST")),
     )
     .service(
         web::resource("/orders/{id}")
             .route(web::get().to(get_order))
             .route(web::patch().to(update_order))
-            .default_service(not_allowed("GET, HEAD, PATCH")),
+            .default_service(method_not_allowed("GET, HEAD, PATCH")),
     );
 }
 
@@ -197,25 +197,6 @@ pub struct UpdateOrderBody {
     status: String,
 }
 
-/// Pagination of the order listing.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct OrderListQuery {
-    /// Page number, from 1 (default 1).
-    #[param(minimum = 1, maximum = 4294967295_i64)]
-    page: Option<u64>,
-    /// Page size, 1..=500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    per_page: Option<u32>,
-    /// Items to skip (instead of `page`).
-    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
-    skip: Option<u64>,
-    /// Page size with `skip`, 1..=500.
-    #[param(minimum = 1, maximum = 500)]
-    limit: Option<u32>,
-}
-
 /// The `Idempotency-Key` of a request, scoped, with a fingerprint of its body.
 ///
 /// # Errors
@@ -257,7 +238,7 @@ pub async fn place_order(
 ) -> Result<HttpResponse, ApiError> {
     let idempotency = idempotency(&req, "storefront".to_owned(), &body.raw)?;
     let request = body.value.into_request()?;
-    let placement = state.ordering.place(request, idempotency).await?;
+    let placement = state.orders.place(request, idempotency).await?;
     if !placement.replayed {
         crate::metrics::order_placed("storefront");
     }
@@ -271,15 +252,15 @@ pub async fn place_order(
 
 /// Lists orders, newest first.
 #[utoipa::path(
-    get, path = "/orders", tag = "storefront", params(OrderListQuery),
+    get, path = "/orders", tag = "storefront", params(PageQuery),
     responses(
         (status = 200, description = "Orders; `X-Total-Count` and `Link` headers", body = [OrderResponse]),
         (status = 400, description = "Bad query value", body = ErrorBody),
     )
 )]
 pub async fn list_orders(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let paging = Paging::from_query(&query_pairs(&req)?)?;
-    let page = state.ordering.list(paging.request()).await?;
+    let paging = Paging::from_query(&query(&req)?)?;
+    let page = state.orders.list(paging.request()).await?;
     let mut response = HttpResponse::Ok();
     paging.write_headers(&mut response, page.total, "/orders", &[]);
     Ok(response.json(page.items.into_iter().map(OrderResponse::from).collect::<Vec<_>>()))
@@ -295,7 +276,7 @@ pub async fn list_orders(req: HttpRequest, state: web::Data<AppState>) -> Result
     )
 )]
 pub async fn get_order(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let order = state.ordering.get(order_id(&id)?).await?;
+    let order = state.orders.get(order_id(&id)?).await?;
     Ok(HttpResponse::Ok().json(OrderResponse::from(order)))
 }
 
@@ -318,10 +299,11 @@ pub async fn update_order(
     body: JsonBody<UpdateOrderBody>,
 ) -> Result<HttpResponse, ApiError> {
     let id = order_id(&id)?;
-    let status = match body.value.status.parse::<OrderStatus>() {
-        Ok(status @ (OrderStatus::Completed | OrderStatus::Cancelled)) => status,
-        _ => return Err(ApiError::invalid_field("status", "must be completed or cancelled")),
-    };
-    let order = state.ordering.change_status(id, status).await?;
+    let status = body
+        .value
+        .status
+        .parse::<OrderStatus>()
+        .map_err(|_| ApiError::invalid_field("status", "must be completed or cancelled"))?;
+    let order = state.orders.change_status(id, status).await?;
     Ok(HttpResponse::Ok().json(OrderResponse::from(order)))
 }

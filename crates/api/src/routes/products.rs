@@ -2,15 +2,15 @@
 
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
-use domain::FieldErrors;
-use domain::product::{Description, NewProduct, Product, ProductChanges, ProductFilter, ProductId, ProductName, Stock};
+use domain::ids::ProductId;
+use domain::product::{Description, NewProduct, Product, ProductChanges, ProductFilter, ProductName, Stock};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{MoneyJson, not_allowed};
-use crate::errors::{ApiError, ErrorBody};
-use crate::extract::{JsonBody, path_id, query_pairs, query_value};
-use crate::pagination::Paging;
+use crate::errors::{ApiError, ErrorBody, FieldErrors, method_not_allowed};
+use crate::extract::{Flag, JsonBody, QueryValue, path_id, query};
+use crate::money::{MoneyJson, parse_price};
+use crate::pagination::{PageQuery, Paging};
 use crate::state::AppState;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
@@ -18,17 +18,19 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/products")
             .route(web::get().to(list_products))
             .route(web::post().to(create_product))
-            .default_service(not_allowed("GET, HEAD, POST")),
+            .default_service(method_not_allowed("GET, HEAD, POST")),
     )
     .service(
         web::resource("/products/{id}")
             .route(web::get().to(get_product))
             .route(web::patch().to(update_product))
             .route(web::delete().to(delete_product))
-            .default_service(not_allowed("GET, HEAD, PATCH, DELETE")),
+            .default_service(method_not_allowed("GET, HEAD, PATCH, DELETE")),
     )
     .service(
-        web::resource("/products/{id}/quantity").route(web::put().to(set_quantity)).default_service(not_allowed("PUT")),
+        web::resource("/products/{id}/quantity")
+            .route(web::put().to(set_quantity))
+            .default_service(method_not_allowed("PUT")),
     );
 }
 
@@ -90,7 +92,7 @@ impl TryFrom<CreateProductBody> for NewProduct {
         let id = body.id.map(|id| errors.check("id", ProductId::chosen(id)));
         let name = errors.check("name", ProductName::parse(&body.name));
         let description = errors.check("description", Description::parse(body.description.as_deref().unwrap_or("")));
-        let price = errors.check("price", super::money(&body.price));
+        let price = errors.check("price", parse_price(&body.price));
         let stock = errors.check("stock", Stock::new(body.stock));
         match (id, name, description, price, stock) {
             (id, Some(name), Some(description), Some(price), Some(stock)) if errors.is_empty() => {
@@ -123,7 +125,7 @@ impl TryFrom<UpdateProductBody> for ProductChanges {
         let changes = ProductChanges {
             name: body.name.and_then(|v| errors.check("name", ProductName::parse(&v))),
             description: body.description.and_then(|v| errors.check("description", Description::parse(&v))),
-            price: body.price.and_then(|v| errors.check("price", super::money(&v))),
+            price: body.price.and_then(|v| errors.check("price", parse_price(&v))),
             stock: body.stock.and_then(|v| errors.check("stock", Stock::new(v))),
         };
         if errors.is_empty() && changes == ProductChanges::default() {
@@ -145,25 +147,13 @@ pub struct QuantityBody {
     quantity: i64,
 }
 
-/// Pagination and filters of the product listing.
+/// Filters of the product listing.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct ProductListQuery {
-    /// Page number, from 1 (default 1).
-    #[param(minimum = 1, maximum = 4294967295_i64)]
-    page: Option<u64>,
-    /// Page size, 1..=500 (default 50).
-    #[param(minimum = 1, maximum = 500)]
-    per_page: Option<u32>,
-    /// Items to skip (instead of `page`).
-    #[param(minimum = 0, maximum = 9223372036854775807_i64)]
-    skip: Option<u64>,
-    /// Page size with `skip`, 1..=500.
-    #[param(minimum = 1, maximum = 500)]
-    limit: Option<u32>,
-    /// `true` to list only products with stock.
-    in_stock: Option<bool>,
+pub struct ProductFilterQuery {
+    /// `true` (or `1`) to list only products with stock.
+    #[param(value_type = Option<bool>)]
+    in_stock: Option<QueryValue<Flag>>,
 }
 
 pub(crate) fn product_id(segment: &str) -> Result<ProductId, ApiError> {
@@ -171,26 +161,21 @@ pub(crate) fn product_id(segment: &str) -> Result<ProductId, ApiError> {
     ProductId::new(id).map_err(|e| ApiError::invalid_field("id", &e.0))
 }
 
-fn flag(pairs: &[(String, String)], key: &str) -> Result<bool, ApiError> {
-    match query_value(pairs, key) {
-        None | Some("false" | "0") => Ok(false),
-        Some("true" | "1") => Ok(true),
-        Some(_) => Err(ApiError::invalid_field(key, "must be true or false")),
-    }
-}
-
 /// Lists products for sale, by id.
 #[utoipa::path(
-    get, path = "/products", tag = "storefront", params(ProductListQuery),
+    get, path = "/products", tag = "storefront", params(PageQuery, ProductFilterQuery),
     responses(
         (status = 200, description = "Products for sale; `X-Total-Count` and `Link` headers", body = [ProductResponse]),
         (status = 400, description = "Bad query value", body = ErrorBody),
     )
 )]
 pub async fn list_products(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let pairs = query_pairs(&req)?;
-    let paging = Paging::from_query(&pairs)?;
-    let in_stock = flag(&pairs, "in_stock")?;
+    let paging = Paging::from_query(&query(&req)?)?;
+    let in_stock = match query::<ProductFilterQuery>(&req)?.in_stock {
+        None => false,
+        Some(QueryValue::Valid(Flag(flag))) => flag,
+        Some(QueryValue::Invalid(_)) => return Err(ApiError::invalid_field("in_stock", "must be true or false")),
+    };
     let filter = ProductFilter { for_sale_only: true, in_stock_only: in_stock, ..Default::default() };
     let page = state.catalogue.list(filter, paging.request()).await?;
     let mut response = HttpResponse::Ok();

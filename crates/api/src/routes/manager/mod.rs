@@ -1,22 +1,28 @@
 //! The store-manager surface: `/api/...`, string ids (`prod_001`, `ord_789`), every request
 //! scoped to a `manager_id`. Rate limiting and the audit trail are applied around the whole
-//! scope by [`crate::middleware::manager_gate`].
+//! scope by [`gate::manager_gate`]. Handlers fail with [`ManagerError`], so `?` on a domain
+//! result names ids in this surface's style.
 
-use actix_web::{HttpRequest, HttpResponse, web};
-use domain::FieldErrors;
+mod gate;
+
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use domain::inventory::{InventoryBatch, InventoryItem};
-use domain::order::{Customer, CustomerId, Email, OrderRequest, OrderStatus};
+use domain::order::{Customer, CustomerId, Email, OrderRequest};
 use domain::product::{Description, InventoryStatus, ManagerId, Product, ProductFilter, ProductName, Stock};
+use domain::status::OrderStatus;
 use domain::{Error, PageRequest};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use self::gate::manager_gate;
 use super::orders::{idempotency, requested_lines};
-use super::{MoneyJson, not_allowed};
-use crate::errors::{ApiError, ErrorBody};
-use crate::extract::{JsonBody, query_pairs, query_value};
+use crate::errors::{ApiError, ErrorBody, FieldErrors, method_not_allowed};
+use crate::extract::{JsonBody, QueryValue, query};
 use crate::ids::{IdStyle, order_ref, parse_product_ref, product_ref};
-use crate::middleware::manager_gate;
+use crate::money::{MoneyJson, parse_price};
 use crate::state::AppState;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
@@ -27,25 +33,54 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
                 web::resource("/inventory/products")
                     .route(web::post().to(load_inventory))
                     .route(web::get().to(list_inventory))
-                    .default_service(not_allowed("GET, HEAD, POST")),
+                    .default_service(method_not_allowed("GET, HEAD, POST")),
             )
             .service(
                 web::resource("/inventory/discontinue")
                     .route(web::post().to(discontinue))
-                    .default_service(not_allowed("POST")),
+                    .default_service(method_not_allowed("POST")),
             )
             .service(
                 web::resource("/orders/process")
                     .route(web::post().to(process_order))
-                    .default_service(not_allowed("POST")),
+                    .default_service(method_not_allowed("POST")),
             )
             // Inside the scope, so unknown /api paths are rate limited and audited too.
             .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::route_not_found()) })),
     );
 }
 
-fn manager_error(err: Error) -> ApiError {
-    ApiError::from_domain(err, IdStyle::Manager)
+/// A failure on the manager surface. Made from a domain error, it names products and orders as
+/// `prod_001` and `ord_789`; made from an [`ApiError`], it is that error.
+#[derive(Debug)]
+pub struct ManagerError(ApiError);
+
+impl From<Error> for ManagerError {
+    fn from(err: Error) -> Self {
+        Self(ApiError::from_domain(err, IdStyle::Manager))
+    }
+}
+
+impl From<ApiError> for ManagerError {
+    fn from(err: ApiError) -> Self {
+        Self(err)
+    }
+}
+
+impl fmt::Display for ManagerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl ResponseError for ManagerError {
+    fn status_code(&self) -> StatusCode {
+        self.0.status_code()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.0.error_response()
+    }
 }
 
 fn manager_id(raw: &str, errors: &mut FieldErrors) -> Option<ManagerId> {
@@ -125,9 +160,9 @@ pub struct InventoryBody {
 }
 
 impl TryFrom<InventoryBody> for InventoryBatch {
-    type Error = ApiError;
+    type Error = ManagerError;
 
-    fn try_from(body: InventoryBody) -> Result<Self, ApiError> {
+    fn try_from(body: InventoryBody) -> Result<Self, ManagerError> {
         let mut errors = FieldErrors::new();
         let manager = manager_id(&body.manager_id, &mut errors);
         let items: Vec<InventoryItem> = body
@@ -145,7 +180,7 @@ impl TryFrom<InventoryBody> for InventoryBatch {
                     None => Some(None),
                 };
                 let name = errors.check(field("name"), ProductName::parse(&item.name));
-                let price = errors.check(field("price"), super::money(&item.price));
+                let price = errors.check(field("price"), parse_price(&item.price));
                 let quantity = errors.check(field("quantity"), Stock::new(item.quantity));
                 let description = match item.description.as_deref().map(Description::parse) {
                     Some(parsed) => Some(errors.check(field("description"), parsed)?),
@@ -155,8 +190,8 @@ impl TryFrom<InventoryBody> for InventoryBatch {
             })
             .collect();
         match manager {
-            Some(manager) if errors.is_empty() => InventoryBatch::new(manager, items).map_err(manager_error),
-            _ => Err(ApiError::invalid(&errors)),
+            Some(manager) if errors.is_empty() => Ok(InventoryBatch::new(manager, items)?),
+            _ => Err(ApiError::invalid(&errors).into()),
         }
     }
 }
@@ -164,14 +199,30 @@ impl TryFrom<InventoryBody> for InventoryBatch {
 /// Which of the manager's products to list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub struct InventoryQuery {
     /// Whose products.
-    #[param(example = "mgr_123", min_length = 1, max_length = 100, pattern = "\\S")]
-    manager_id: String,
+    #[param(required = true, value_type = String, example = "mgr_123", min_length = 1, max_length = 100, pattern = "\\S")]
+    manager_id: Option<String>,
     /// `in_stock`, `out_of_stock` or `discontinued`; all when absent.
-    #[param(example = "in_stock", pattern = "^(in_stock|out_of_stock|discontinued)$")]
-    status: Option<String>,
+    #[param(value_type = Option<String>, example = "in_stock", pattern = "^(in_stock|out_of_stock|discontinued)$")]
+    status: Option<QueryValue<StatusParam>>,
+}
+
+/// The `status` filter's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusParam(InventoryStatus);
+
+impl std::str::FromStr for StatusParam {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, ()> {
+        match text {
+            "in_stock" => Ok(Self(InventoryStatus::InStock)),
+            "out_of_stock" => Ok(Self(InventoryStatus::OutOfStock)),
+            "discontinued" => Ok(Self(InventoryStatus::Discontinued)),
+            _ => Err(()),
+        }
+    }
 }
 
 /// The product to discontinue.
@@ -216,9 +267,9 @@ pub struct ProcessOrderBody {
 }
 
 impl TryFrom<ProcessOrderBody> for OrderRequest {
-    type Error = ApiError;
+    type Error = ManagerError;
 
-    fn try_from(body: ProcessOrderBody) -> Result<Self, ApiError> {
+    fn try_from(body: ProcessOrderBody) -> Result<Self, ManagerError> {
         let mut errors = FieldErrors::new();
         let manager = manager_id(&body.manager_id, &mut errors);
         let id = errors.check("customer.id", CustomerId::parse(&body.customer.id));
@@ -228,9 +279,9 @@ impl TryFrom<ProcessOrderBody> for OrderRequest {
         match (manager, id, email) {
             (Some(manager), Some(id), Some(email)) if errors.is_empty() => {
                 let customer = Customer { id, email: Some(email) };
-                OrderRequest::new(lines, Some(customer), Some(manager), OrderStatus::Completed).map_err(manager_error)
+                Ok(OrderRequest::new(lines, Some(customer), Some(manager), OrderStatus::Completed)?)
             }
-            _ => Err(ApiError::invalid(&errors)),
+            _ => Err(ApiError::invalid(&errors).into()),
         }
     }
 }
@@ -263,9 +314,9 @@ pub struct ProcessedResponse {
 pub async fn load_inventory(
     state: web::Data<AppState>,
     body: JsonBody<InventoryBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, ManagerError> {
     let batch = InventoryBatch::try_from(body.value)?;
-    let products = state.catalogue.load_inventory(batch).await.map_err(manager_error)?;
+    let products = state.catalogue.load_inventory(batch).await?;
     Ok(HttpResponse::Created().json(ItemsResponse::of(products)))
 }
 
@@ -278,29 +329,27 @@ pub async fn load_inventory(
         (status = 429, description = "`RATE_LIMITED`", body = ErrorBody),
     )
 )]
-pub async fn list_inventory(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let pairs = query_pairs(&req)?;
+pub async fn list_inventory(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ManagerError> {
+    let query: InventoryQuery = query(&req)?;
     let mut errors = FieldErrors::new();
-    let manager = match query_value(&pairs, "manager_id") {
+    let manager = match &query.manager_id {
         Some(raw) => manager_id(raw, &mut errors),
         None => {
             errors.add("manager_id", "is required");
             None
         }
     };
-    let status = match query_value(&pairs, "status") {
+    let status = match query.status {
         None => None,
-        Some("in_stock") => Some(InventoryStatus::InStock),
-        Some("out_of_stock") => Some(InventoryStatus::OutOfStock),
-        Some("discontinued") => Some(InventoryStatus::Discontinued),
-        Some(_) => {
+        Some(QueryValue::Valid(StatusParam(status))) => Some(status),
+        Some(QueryValue::Invalid(_)) => {
             errors.add("status", "must be one of in_stock, out_of_stock, discontinued");
             None
         }
     };
-    let Some(manager) = manager.filter(|_| errors.is_empty()) else { return Err(ApiError::invalid(&errors)) };
+    let Some(manager) = manager.filter(|_| errors.is_empty()) else { return Err(ApiError::invalid(&errors).into()) };
     let filter = ProductFilter { manager_id: Some(manager), status, ..Default::default() };
-    let page = state.catalogue.list(filter, PageRequest::ALL).await.map_err(manager_error)?;
+    let page = state.catalogue.list(filter, PageRequest::ALL).await?;
     Ok(HttpResponse::Ok().json(ItemsResponse::of(page.items)))
 }
 
@@ -319,12 +368,12 @@ pub async fn list_inventory(req: HttpRequest, state: web::Data<AppState>) -> Res
 pub async fn discontinue(
     state: web::Data<AppState>,
     body: JsonBody<DiscontinueBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, ManagerError> {
     let mut errors = FieldErrors::new();
     let manager = manager_id(&body.value.manager_id, &mut errors);
     let product = parse_product_ref(&body.value.product_id).map_err(|m| errors.add("product_id", m)).ok();
-    let (Some(manager), Some(product)) = (manager, product) else { return Err(ApiError::invalid(&errors)) };
-    state.catalogue.discontinue(product, Some(manager)).await.map_err(manager_error)?;
+    let (Some(manager), Some(product)) = (manager, product) else { return Err(ApiError::invalid(&errors).into()) };
+    state.catalogue.discontinue(product, Some(manager)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -347,11 +396,11 @@ pub async fn process_order(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: JsonBody<ProcessOrderBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, ManagerError> {
     let scope = format!("manager:{}", body.value.manager_id.trim());
     let idempotency = idempotency(&req, scope, &body.raw)?;
     let request = OrderRequest::try_from(body.value)?;
-    let placement = state.ordering.place(request, idempotency).await.map_err(manager_error)?;
+    let placement = state.orders.place(request, idempotency).await?;
     if !placement.replayed {
         crate::metrics::order_placed("manager");
     }
