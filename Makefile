@@ -3,7 +3,7 @@ CARGO ?= cargo
 DATABASE_URL ?= postgres://postgres@localhost:5432/postgres
 export DATABASE_URL
 
-.PHONY: run run-postgres test lint fmt fmt-check migrate openapi bench docker-lint ci
+.PHONY: run run-postgres test test-fast coverage lint fmt fmt-check migrate openapi bench docker-lint ci
 
 ## Serve on 127.0.0.1:8080 with the in-memory store; nothing else needed.
 run:
@@ -17,6 +17,13 @@ run-postgres:
 ## PostgreSQL must be reachable at DATABASE_URL; each test makes and drops a database of its own.
 test:
 	$(CARGO) test --workspace --all-targets
+
+## Every test that needs no database, in seconds: the domain, the contract suite on the memory
+## adapter (plain and cached) and the HTTP tests on the memory backend. Every PostgreSQL test
+## lives under a `postgres` module (or in the adapters' `postgres` test binary), so the split
+## is by name, not by a list.
+test-fast:
+	$(CARGO) test --workspace --lib --bins --test contract --test http -- --skip postgres::
 
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

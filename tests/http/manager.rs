@@ -365,13 +365,18 @@ mod rate_limit {
         assert_eq!(app.get("/products").await.status(), StatusCode::OK);
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn memory_the_request_past_the_limit_is_429_with_retry_after() {
-        the_request_past_the_limit_is_429_with_retry_after(limited(Store::Memory).await).await;
+    mod memory {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn the_request_past_the_limit_is_429_with_retry_after() {
+            super::the_request_past_the_limit_is_429_with_retry_after(super::limited(super::Store::Memory).await).await;
+        }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn postgres_the_request_past_the_limit_is_429_with_retry_after() {
-        the_request_past_the_limit_is_429_with_retry_after(limited(Store::Postgres).await).await;
+    mod postgres {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn the_request_past_the_limit_is_429_with_retry_after() {
+            super::the_request_past_the_limit_is_429_with_retry_after(super::limited(super::Store::Postgres).await)
+                .await;
+        }
     }
 }

@@ -10,7 +10,6 @@ on_both_backends!(
     health_and_readiness_answer_200,
     the_openapi_document_covers_every_route,
     swagger_ui_is_served_from_inside_the_binary,
-    metrics_count_requests_by_route_and_orders_by_surface,
 );
 
 async fn health_and_readiness_answer_200(app: TestApp) {
@@ -59,17 +58,4 @@ async fn swagger_ui_is_served_from_inside_the_binary(app: TestApp) {
     assert_eq!(script.status(), StatusCode::OK);
     let init = app.get("/docs/swagger-initializer.js").await.text().await.unwrap();
     assert!(init.contains("/openapi.json"), "{init}");
-}
-
-async fn metrics_count_requests_by_route_and_orders_by_surface(app: TestApp) {
-    let id = app.product("Mug", 1.0, 5).await;
-    app.get(&format!("/products/{id}")).await;
-    app.post("/orders", &json!({"product_id": id, "quantity": 1})).await;
-    let response = app.get("/metrics").await;
-    assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
-    let text = response.text().await.unwrap();
-    assert!(text.contains(r#"http_requests_total{method="GET",route="/products/{id}",status="200"}"#), "{text}");
-    assert!(text.contains("http_request_duration_seconds_bucket"), "{text}");
-    assert!(text.contains(r#"orders_placed_total{surface="storefront"}"#), "{text}");
 }

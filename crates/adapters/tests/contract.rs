@@ -1,10 +1,14 @@
-//! The contract of the ports, written once and run against every adapter: the in-memory store
-//! and PostgreSQL (a fresh database per test).
+//! The contract of the ports, written once: the one specification of a storage adapter. It runs
+//! against the in-memory store and PostgreSQL (a fresh database per test), each also behind the
+//! product cache, and covers every port: products, orders, health, the rate counter and the
+//! audit log.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use adapters::cache::CachedStore;
 use adapters::memory::MemoryStore;
 use adapters::postgres::PgStore;
 use adapters::testing::TestDatabase;
@@ -13,7 +17,7 @@ use domain::audit::AuditRecord;
 use domain::ids::ProductId;
 use domain::inventory::{InventoryBatch, InventoryItem};
 use domain::order::{Customer, CustomerId, Email, Idempotency, IdempotencyKey, OrderRequest, Quantity, RequestedLine};
-use domain::ports::{AuditLog, HealthCheck, OrderRepository, ProductRepository};
+use domain::ports::{AuditLog, HealthCheck, OrderRepository, ProductRepository, RateCounter};
 use domain::product::{
     Description, InventoryStatus, ManagerId, NewProduct, ProductChanges, ProductFilter, ProductName, Stock,
 };
@@ -26,20 +30,42 @@ struct Subject {
     products: Arc<dyn ProductRepository>,
     orders: Arc<dyn OrderRepository>,
     health: Arc<dyn HealthCheck>,
+    rate: Arc<dyn RateCounter>,
     audit: Arc<dyn AuditLog>,
     _db: Option<TestDatabase>,
 }
 
+/// Whether products and orders are reached through the product cache.
+#[derive(Clone, Copy)]
+enum Cache {
+    Off,
+    On,
+}
+
 impl Subject {
-    fn memory() -> Self {
-        let store = Arc::new(MemoryStore::new());
-        Self { products: store.clone(), orders: store.clone(), health: store.clone(), audit: store, _db: None }
+    fn over<S>(store: Arc<S>, cache: Cache, db: Option<TestDatabase>) -> Self
+    where
+        S: ProductRepository + OrderRepository + HealthCheck + RateCounter + AuditLog,
+    {
+        let (products, orders): (Arc<dyn ProductRepository>, Arc<dyn OrderRepository>) = match cache {
+            Cache::Off => (store.clone(), store.clone()),
+            Cache::On => {
+                // One process, every write through the cache: it is in sync from the start.
+                let cached = Arc::new(CachedStore::new(store.clone(), store.clone(), Duration::from_secs(60), true));
+                (cached.clone(), cached)
+            }
+        };
+        Self { products, orders, health: store.clone(), rate: store.clone(), audit: store, _db: db }
     }
 
-    async fn postgres() -> Self {
+    fn memory(cache: Cache) -> Self {
+        Self::over(Arc::new(MemoryStore::new()), cache, None)
+    }
+
+    async fn postgres(cache: Cache) -> Self {
         let db = TestDatabase::create().await;
         let store = Arc::new(PgStore::new(&db.settings()).expect("pool builds"));
-        Self { products: store.clone(), orders: store.clone(), health: store.clone(), audit: store, _db: Some(db) }
+        Self::over(store, cache, Some(db))
     }
 
     async fn add(&self, name: &str, price: &str, stock: i64) -> ProductId {
@@ -57,17 +83,33 @@ macro_rules! contract {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    super::$name(super::Subject::memory()).await;
+                    super::$name(super::Subject::memory(super::Cache::Off)).await;
                 }
             )*
+            mod cached {
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                    async fn $name() {
+                        super::super::$name(super::super::Subject::memory(super::super::Cache::On)).await;
+                    }
+                )*
+            }
         }
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    super::$name(super::Subject::postgres().await).await;
+                    super::$name(super::Subject::postgres(super::Cache::Off).await).await;
                 }
             )*
+            mod cached {
+                $(
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                    async fn $name() {
+                        super::super::$name(super::super::Subject::postgres(super::super::Cache::On).await).await;
+                    }
+                )*
+            }
         }
     };
 }
@@ -76,6 +118,7 @@ contract!(
     a_created_product_is_found_as_stored,
     explicit_ids_are_honoured_once_and_automatic_ids_skip_them,
     listing_filters_and_pages_with_a_total,
+    every_listing_holds_exactly_the_products_its_filter_matches,
     updating_changes_only_the_given_fields,
     discontinuing_is_scoped_to_the_manager_and_repeatable,
     an_inventory_load_creates_updates_by_id_and_by_live_name,
@@ -91,6 +134,9 @@ contract!(
     multi_product_orders_in_shuffled_order_never_deadlock,
     stock_plus_ordered_units_stays_what_was_stocked_under_concurrent_orders_and_cancels,
     a_reachable_store_answers_ping,
+    hits_in_one_window_count_up_and_a_later_window_starts_again_at_one,
+    a_hit_stamped_with_an_older_window_counts_in_the_newer_one_instead_of_resetting_it,
+    fifty_concurrent_hits_count_to_exactly_fifty,
     audit_records_come_back_newest_first_by_request_time,
 );
 
@@ -182,6 +228,43 @@ async fn listing_filters_and_pages_with_a_total(s: Subject) {
     assert_eq!(ids(s.products.list(m2, PageRequest::ALL).await.unwrap()), vec![c]);
     let page = s.products.list(for_sale, PageRequest { offset: 1, limit: 1 }).await.unwrap();
     assert_eq!((ids(page.clone()), page.total), (vec![b], 3));
+}
+
+/// The SQL adapter filters in SQL for speed; [`ProductFilter::matches`] stays the specification,
+/// and every adapter must list exactly what it accepts, for every combination of conditions.
+async fn every_listing_holds_exactly_the_products_its_filter_matches(s: Subject) {
+    let mut stored = Vec::new();
+    for (i, (stock, manager)) in
+        [(0, None), (3, None), (0, Some("m1")), (2, Some("m1")), (1, Some("m2")), (0, Some("m2"))]
+            .into_iter()
+            .enumerate()
+    {
+        stored.push(s.products.create(new_product(None, &format!("p{i}"), "1", stock, manager)).await.unwrap().id);
+    }
+    for id in [stored[1], stored[3], stored[5]] {
+        s.products.discontinue(id, None).await.unwrap();
+    }
+    let all = s.products.list(ProductFilter::default(), PageRequest::ALL).await.unwrap().items;
+    let managers = [None, Some("m1"), Some("m2"), Some("nobody")];
+    let statuses =
+        [None, Some(InventoryStatus::InStock), Some(InventoryStatus::OutOfStock), Some(InventoryStatus::Discontinued)];
+    for manager in managers {
+        for status in statuses {
+            for (for_sale_only, in_stock_only) in [(false, false), (true, false), (false, true), (true, true)] {
+                let filter = ProductFilter {
+                    manager_id: manager.map(|m| ManagerId::parse(m).unwrap()),
+                    status,
+                    for_sale_only,
+                    in_stock_only,
+                };
+                let expected: Vec<ProductId> = all.iter().filter(|p| filter.matches(p)).map(|p| p.id).collect();
+                let listed = s.products.list(filter.clone(), PageRequest::ALL).await.unwrap();
+                let listed_ids: Vec<ProductId> = listed.items.iter().map(|p| p.id).collect();
+                assert_eq!(listed_ids, expected, "{filter:?}");
+                assert_eq!(listed.total, expected.len() as u64, "{filter:?}");
+            }
+        }
+    }
 }
 
 async fn updating_changes_only_the_given_fields(s: Subject) {
@@ -452,4 +535,38 @@ async fn audit_records_come_back_newest_first_by_request_time(s: Subject) {
     assert_eq!(s.audit.recent(10).await.unwrap(), vec![newest.clone(), middle.clone(), oldest]);
     assert_eq!(s.audit.recent(2).await.unwrap(), vec![newest, middle]);
     assert!(s.audit.recent(0).await.unwrap().is_empty());
+}
+
+async fn hits_in_one_window_count_up_and_a_later_window_starts_again_at_one(s: Subject) {
+    let (first_window, second_window) = (at(3600), at(7200));
+    let mut counts = Vec::new();
+    for _ in 0..3 {
+        counts.push(s.rate.hit("manager:mgr_1", first_window).await.unwrap());
+    }
+    let other_key = s.rate.hit("manager:mgr_2", first_window).await.unwrap();
+    let later = s.rate.hit("manager:mgr_1", second_window).await.unwrap();
+    let again = s.rate.hit("manager:mgr_1", second_window).await.unwrap();
+
+    assert_eq!(counts, vec![1, 2, 3]);
+    assert_eq!(other_key, 1);
+    assert_eq!((later, again), (1, 2));
+    assert_eq!(s.rate.hit("manager:mgr_2", first_window).await.unwrap(), 2);
+}
+
+async fn a_hit_stamped_with_an_older_window_counts_in_the_newer_one_instead_of_resetting_it(s: Subject) {
+    let (older, newer) = (at(3600), at(3600 + 60));
+    assert_eq!(s.rate.hit("ip:10.0.0.1", newer).await.unwrap(), 1);
+    assert_eq!(s.rate.hit("ip:10.0.0.1", older).await.unwrap(), 2);
+    assert_eq!(s.rate.hit("ip:10.0.0.1", newer).await.unwrap(), 3);
+}
+
+async fn fifty_concurrent_hits_count_to_exactly_fifty(s: Subject) {
+    let window = at(3600);
+    let hits = (0..50).map(|_| {
+        let rate = s.rate.clone();
+        tokio::spawn(async move { rate.hit("manager:mgr_1", window).await })
+    });
+    let mut counts: Vec<u32> = join_all(hits).await.into_iter().map(|hit| hit.unwrap().unwrap()).collect();
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=50).collect::<Vec<u32>>());
 }

@@ -1,55 +1,29 @@
-//! The PostgreSQL side of the manager surface's operations: shared rate-limit counters, the audit
-//! log, and the change feed that keeps the caches of several processes honest. Each test runs in
-//! a database of its own.
-
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The change feed: every committed catalogue change reaches every listening process, losses
+//! are reported once, and a listener reconnects by itself.
 
 use std::fmt::{Debug, Write as _};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use adapters::postgres::{ChangeEvent, ChangeListener, PgStore};
+use adapters::postgres::{ChangeEvent, ChangeListener};
 use adapters::testing::TestDatabase;
-use chrono::{DateTime, Utc};
-use diesel::sql_types::BigInt;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
-use domain::audit::AuditRecord;
-use domain::ports::{AuditLog, ProductRepository, RateCounter};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use domain::Money;
+use domain::ports::ProductRepository;
 use domain::product::{Description, NewProduct, ProductName, Stock};
-use domain::{Error, Money};
-use futures_util::future::join_all;
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata, Subscriber};
+
+use crate::support::{count, store_for};
 
 /// How long a committed change may take to reach a listener.
 const DELIVERY: Duration = Duration::from_secs(1);
 
 /// How long a listener must stay silent to count as having heard nothing.
 const QUIET: Duration = Duration::from_millis(300);
-
-fn store_for(db: &TestDatabase) -> PgStore {
-    PgStore::new(&db.settings()).unwrap()
-}
-
-/// An instant PostgreSQL stores exactly (it keeps microseconds).
-fn at(seconds: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(seconds, 123_456_000).unwrap()
-}
-
-fn audit_record(at: DateTime<Utc>, request_id: &str, manager_id: Option<&str>, status: u16) -> AuditRecord {
-    AuditRecord {
-        at,
-        request_id: request_id.to_owned(),
-        manager_id: manager_id.map(str::to_owned),
-        method: "POST".to_owned(),
-        path: "/api/products".to_owned(),
-        status,
-        duration_ms: 12.625,
-    }
-}
 
 fn new_product(name: &str) -> NewProduct {
     NewProduct {
@@ -86,17 +60,6 @@ async fn assert_quiet(events: &mut UnboundedReceiver<ChangeEvent>) {
     if let Ok(Some(event)) = tokio::time::timeout(QUIET, events.recv()).await {
         panic!("expected no event, got {event:?}");
     }
-}
-
-#[derive(diesel::QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    count: i64,
-}
-
-async fn count(url: &str, sql: &str) -> i64 {
-    let mut conn = AsyncPgConnection::establish(url).await.unwrap();
-    diesel::sql_query(sql).get_result::<Count>(&mut conn).await.unwrap().count
 }
 
 async fn listener_sessions(url: &str) -> i64 {
@@ -153,66 +116,6 @@ impl Subscriber for LogRecorder {
     fn enter(&self, _: &Id) {}
 
     fn exit(&self, _: &Id) {}
-}
-
-#[tokio::test]
-async fn hits_in_one_window_count_up_and_a_later_window_starts_again_at_one() {
-    let db = TestDatabase::create().await;
-    let store = store_for(&db);
-    let (first_window, second_window) = (at(3600), at(7200));
-
-    let mut counts = Vec::new();
-    for _ in 0..3 {
-        counts.push(store.hit("manager:mgr_1", first_window).await.unwrap());
-    }
-    let other_key = store.hit("manager:mgr_2", first_window).await.unwrap();
-    let later = store.hit("manager:mgr_1", second_window).await.unwrap();
-    let again = store.hit("manager:mgr_1", second_window).await.unwrap();
-
-    assert_eq!(counts, vec![1, 2, 3]);
-    assert_eq!(other_key, 1);
-    assert_eq!((later, again), (1, 2));
-    assert_eq!(store.hit("manager:mgr_2", first_window).await.unwrap(), 2);
-}
-
-#[tokio::test]
-async fn a_hit_stamped_with_an_older_window_counts_in_the_newer_one_instead_of_resetting_it() {
-    let db = TestDatabase::create().await;
-    let store = store_for(&db);
-    let (older, newer) = (at(3600), at(3600 + 60));
-
-    assert_eq!(store.hit("ip:10.0.0.1", newer).await.unwrap(), 1);
-    assert_eq!(store.hit("ip:10.0.0.1", older).await.unwrap(), 2);
-    assert_eq!(store.hit("ip:10.0.0.1", newer).await.unwrap(), 3);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn fifty_concurrent_hits_from_two_processes_count_to_exactly_fifty() {
-    let db = TestDatabase::create().await;
-    // Two pools of their own, as two processes sharing the database would have.
-    let processes = [store_for(&db), store_for(&db)];
-    let window = at(3600);
-
-    let hits = (0..50).map(|i| {
-        let store = processes[i % 2].clone();
-        tokio::spawn(async move { store.hit("manager:mgr_1", window).await })
-    });
-    let mut counts: Vec<u32> = join_all(hits).await.into_iter().map(|hit| hit.unwrap().unwrap()).collect();
-
-    counts.sort_unstable();
-    assert_eq!(counts, (1..=50).collect::<Vec<u32>>());
-    assert_eq!(processes[1].hit("manager:mgr_1", window).await.unwrap(), 51);
-}
-
-#[tokio::test]
-async fn an_audit_record_with_a_status_http_cannot_answer_is_refused_as_unexpected() {
-    let db = TestDatabase::create().await;
-    let store = store_for(&db);
-
-    let err = store.record(audit_record(at(1000), "req-1", None, 700)).await.unwrap_err();
-
-    assert!(matches!(err, Error::Unexpected(_)), "{err:?}");
-    assert!(store.recent(10).await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
