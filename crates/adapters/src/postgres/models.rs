@@ -212,3 +212,8 @@ impl<'a> NewAuditRow<'a> {
         })
     }
 }
+
+/// A row count as the unsigned number it is.
+pub(crate) fn count_of(rows: i64) -> Result<u64, Error> {
+    u64::try_from(rows).map_err(|_| Error::Unexpected(anyhow::anyhow!("negative row count {rows}")))
+}

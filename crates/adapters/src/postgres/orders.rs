@@ -19,7 +19,7 @@ use domain::status::OrderStatus;
 
 use super::PgStore;
 use super::error::{QueryResultExt as _, TxError};
-use super::models::{NewOrderRow, OrderLineRow, OrderRow, order_from_rows, quantity_column};
+use super::models::{NewOrderRow, OrderLineRow, OrderRow, count_of, order_from_rows, quantity_column};
 use super::products::{lock_products, offset_limit, set_stocks};
 use super::schema::{idempotency_keys, order_lines, orders};
 use super::sql::{hashtext, lock_namespace, pg_advisory_xact_lock, unnest_bigint, unnest_int};
@@ -43,11 +43,6 @@ async fn load_lines(conn: &mut AsyncPgConnection, order_ids: &[i64]) -> Result<H
 /// The lines loaded for order `id`: every stored order has at least one.
 fn lines_of(lines: &mut HashMap<i64, Vec<OrderLineRow>>, id: i64) -> Result<Vec<OrderLineRow>, Error> {
     lines.remove(&id).ok_or_else(|| Error::Unexpected(anyhow::anyhow!("order {id} has no lines")))
-}
-
-/// A row count as the unsigned number it is.
-pub(crate) fn count_of(rows: i64) -> Result<u64, Error> {
-    u64::try_from(rows).map_err(|_| Error::Unexpected(anyhow::anyhow!("negative row count {rows}")))
 }
 
 /// The order with this id, if any.

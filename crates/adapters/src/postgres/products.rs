@@ -18,7 +18,7 @@ use domain::{Error, Money};
 
 use super::PgStore;
 use super::error::{QueryResultExt as _, TxError};
-use super::models::{NewProductRow, ProductChangeset, ProductRow, products_from_rows, stock_column};
+use super::models::{NewProductRow, ProductChangeset, ProductRow, count_of, products_from_rows, stock_column};
 use super::schema::products;
 use super::sql::{hashtext, lock_namespace, pg_advisory_xact_lock};
 
@@ -142,7 +142,7 @@ pub(crate) async fn list_products(
     page: PageRequest,
 ) -> Result<Page<Product>, Error> {
     let total: i64 = filtered(filter).count().get_result(conn).await.or_storage("counting products")?;
-    let total = super::orders::count_of(total)?;
+    let total = count_of(total)?;
     if page.offset >= total || page.limit == 0 {
         return Ok(Page { items: Vec::new(), total });
     }
