@@ -25,6 +25,14 @@ test:
 test-fast:
 	$(CARGO) test --workspace --lib --bins --test contract --test http -- --skip postgres::
 
+## Line coverage of crates/*/src under the whole suite (PostgreSQL included), with tarpaulin's LLVM
+## engine, which also counts the server processes the tests spawn. Installs tarpaulin if missing.
+COVERAGE_EXCLUDE = 'tests/*' 'crates/*/tests/*' 'crates/api/examples/*' 'crates/adapters/src/testing.rs' 'crates/*/build.rs'
+coverage:
+	@command -v cargo-tarpaulin >/dev/null || $(CARGO) install cargo-tarpaulin --locked
+	$(CARGO) tarpaulin --engine llvm --workspace --all-targets --skip-clean --target-dir target/coverage \
+		--timeout 300 --exclude-files $(COVERAGE_EXCLUDE) --out Stdout
+
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 

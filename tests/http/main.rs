@@ -12,3 +12,4 @@ mod operations;
 mod orders;
 mod processes;
 mod products;
+mod use_cases;
