@@ -172,7 +172,7 @@ impl Target {
         };
         match rustls_error(err) {
             Some(rustls::Error::InvalidCertificate(reason)) => {
-                format!("certificate verify failed: {} ({settings})", certificate_problem(reason, &self.tls.roots))
+                format!("certificate verify failed: {} ({settings})", certificate_problem(reason))
             }
             Some(other) => format!("TLS handshake failed: {other} ({settings})"),
             None => format!("{} ({settings})", with_cause(err)),
@@ -210,13 +210,13 @@ fn rustls_error(err: &tokio_postgres::Error) -> Option<&rustls::Error> {
     None
 }
 
-fn certificate_problem(reason: &CertificateError, roots: &Option<Roots>) -> String {
-    match (reason, roots) {
-        (CertificateError::UnknownIssuer, Some(roots)) => {
-            format!("the server's certificate is not signed by a certificate authority of {roots}")
+fn certificate_problem(reason: &CertificateError) -> String {
+    match reason {
+        CertificateError::UnknownIssuer => {
+            "the server's certificate is not signed by a trusted certificate authority".to_owned()
         }
-        (CertificateError::BadSignature, _) => "the server's certificate has a bad signature".to_owned(),
-        (other, _) => other.to_string(),
+        CertificateError::BadSignature => "the server's certificate has a bad signature".to_owned(),
+        other => other.to_string(),
     }
 }
 
