@@ -341,7 +341,9 @@ impl Cluster {
     }
 
     fn start() -> Cluster {
-        let dir = std::env::temp_dir().join(format!(
+        // As root the cluster runs as `postgres`, who may not reach root's own TMPDIR.
+        let tmp = if running_as_root() { PathBuf::from("/tmp") } else { std::env::temp_dir() };
+        let dir = tmp.join(format!(
             "ecommerce-tls-{}-{}",
             std::process::id(),
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
