@@ -195,6 +195,36 @@ async fn several_hosts_with_target_session_attrs_read_write_still_connect_over_t
     assert_eq!(pool_sessions_over_tls(&db.observer_url()).await, (1, 1));
 }
 
+#[tokio::test]
+async fn a_password_account_authenticates_over_verified_tls_and_a_wrong_password_is_not_shown() {
+    let cluster = Cluster::shared();
+    let db = cluster.database().await;
+    let mut observer = AsyncPgConnection::establish(&cluster.observer_url("postgres")).await.unwrap();
+    // A role of the cluster, made by the one test that uses it.
+    observer
+        .batch_execute(&format!("CREATE ROLE app LOGIN PASSWORD 'app-s3cret'; ALTER DATABASE {} OWNER TO app", db.name))
+        .await
+        .unwrap();
+    let url = |password: &str| {
+        format!(
+            "postgres://app:{password}@localhost:{}/{}?sslmode=verify-full&sslrootcert={}",
+            cluster.port,
+            db.name,
+            cluster.ca.display()
+        )
+    };
+
+    // SCRAM over TLS, with channel binding as tokio-postgres prefers it.
+    run_migrations(&url("app-s3cret")).await.unwrap();
+    let store = pooled_store(&url("app-s3cret"));
+    store.create(new_product("Cup")).await.unwrap();
+    assert_eq!(pool_sessions_over_tls(&db.observer_url()).await, (1, 1));
+
+    let err = format!("{:#}", run_migrations(&url(PASSWORD)).await.unwrap_err());
+    assert!(err.contains("password authentication failed for user \"app\""), "{err}");
+    assert!(!err.contains(PASSWORD), "{err}");
+}
+
 // --- helpers ----------------------------------------------------------------------------------
 
 fn pooled_store(url: &str) -> PgStore {
@@ -314,8 +344,9 @@ fn free_port() -> u16 {
 
 // --- the cluster that accepts TLS only --------------------------------------------------------
 
-/// A throwaway PostgreSQL cluster: TLS only over TCP, trusting every local user; plain sessions
-/// over its own Unix socket let tests look at it from outside.
+/// A throwaway PostgreSQL cluster: TLS only over TCP, trusting every local user but `app`, who
+/// must give a password (SCRAM); plain sessions over its own Unix socket let tests look at it
+/// from outside.
 struct Cluster {
     dir: PathBuf,
     port: u16,
@@ -370,7 +401,9 @@ impl Cluster {
         }
         std::fs::write(
             data.join("pg_hba.conf"),
-            "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n",
+            "local all all trust\n\
+             hostssl all app 127.0.0.1/32 scram-sha-256\nhostssl all app ::1/128 scram-sha-256\n\
+             hostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n",
         )
         .unwrap();
         let settings = format!(
@@ -434,8 +467,8 @@ impl Drop for Cluster {
         if self.data_dir().join("postmaster.pid").exists() {
             let data = self.data_dir();
             let stopped =
-                database_user_command("pg_ctl", &["-D", path_str(&data), "-m", "immediate", "-w", "stop"]).status();
-            if !matches!(stopped, Ok(status) if status.success()) {
+                database_user_command("pg_ctl", &["-D", path_str(&data), "-m", "immediate", "-w", "stop"]).output();
+            if !matches!(&stopped, Ok(output) if output.status.success()) {
                 eprintln!("could not stop the test cluster in {}: {stopped:?}", self.dir.display());
             }
         }
