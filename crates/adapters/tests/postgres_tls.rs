@@ -91,6 +91,14 @@ async fn a_server_that_accepts_tls_only_refuses_sslmode_disable() {
 }
 
 #[tokio::test]
+async fn its_unix_socket_is_reached_whatever_the_sslmode_as_libpq_does() {
+    let cluster = Cluster::shared();
+    let db = cluster.database().await;
+    run_migrations(&format!("{}?sslmode=require", db.observer_url())).await.unwrap();
+    assert!(table_exists(&db.observer_url(), "products").await);
+}
+
+#[tokio::test]
 async fn sslmode_require_and_prefer_reach_it_over_tls_without_checking_the_certificate() {
     let cluster = Cluster::shared();
     for mode in ["require", "prefer"] {

@@ -23,7 +23,7 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use tokio_postgres::config::SslMode as WireSslMode;
+use tokio_postgres::config::{Host, SslMode as WireSslMode};
 use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::{Client, Config, Connection, Socket};
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -135,7 +135,11 @@ impl Target {
     pub(crate) fn parse(url: &str) -> anyhow::Result<Target> {
         let (rest, tls) = split_tls_params(url, home_dir().as_deref())?;
         let mut config = Config::from_str(&rest).map_err(|err| anyhow!("database.url: {}", with_cause(&err)))?;
-        config.ssl_mode(tls.mode.wire());
+        // As libpq: PostgreSQL offers no TLS on Unix sockets, and a socket is local anyway.
+        let only_sockets = !config.get_hosts().is_empty()
+            && config.get_hostaddrs().is_empty()
+            && config.get_hosts().iter().all(|host| matches!(host, Host::Unix(_)));
+        config.ssl_mode(if only_sockets { WireSslMode::Disable } else { tls.mode.wire() });
         let client_config = client_config(&tls)?;
         Ok(Target { config, tls, connector: MakeRustlsConnect::new(client_config) })
     }
@@ -504,6 +508,12 @@ mod tests {
         assert_eq!(wire("postgres://h/db?sslmode=disable"), WireSslMode::Disable);
         assert_eq!(wire("postgres://h/db"), WireSslMode::Prefer);
         assert_eq!(wire("postgres://h/db?sslmode=require"), WireSslMode::Require);
+    }
+
+    #[test]
+    fn unix_sockets_never_ask_for_tls_as_in_libpq() {
+        let target = Target::parse("postgres://postgres@%2Fvar%2Frun%2Fpostgresql/db?sslmode=require").unwrap();
+        assert_eq!(target.config.get_ssl_mode(), WireSslMode::Disable);
     }
 
     #[test]
