@@ -6,9 +6,10 @@ use std::hash::{BuildHasher as _, Hasher as _};
 use std::time::Duration;
 
 use diesel::sql_types::{BigInt, Text};
-use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
 use tokio::sync::OnceCell;
 
+use crate::postgres::connect::Target;
 use crate::postgres::{PoolSettings, run_migrations};
 
 /// Where tests find PostgreSQL when `DATABASE_URL` is not set.
@@ -144,7 +145,9 @@ async fn connect(url: &str) -> Result<AsyncPgConnection, String> {
             cause.replace('\n', " ")
         )
     };
-    match tokio::time::timeout(CONNECT_TIMEOUT, AsyncPgConnection::establish(url)).await {
+    // The service's own way in, so a `DATABASE_URL` with TLS settings is honoured here too.
+    let target = Target::parse(url).map_err(|err| format!("{err:#}"))?;
+    match tokio::time::timeout(CONNECT_TIMEOUT, target.establish()).await {
         Ok(Ok(conn)) => Ok(conn),
         Ok(Err(err)) => Err(unreachable(err.to_string())),
         Err(_) => Err(unreachable(format!("no answer within {CONNECT_TIMEOUT:?}"))),

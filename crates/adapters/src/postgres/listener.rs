@@ -6,16 +6,15 @@
 //! in between, any change may have gone unannounced.
 
 use std::future::poll_fn;
-use std::str::FromStr as _;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::task::JoinHandle;
-use tokio_postgres::tls::NoTlsStream;
-use tokio_postgres::{AsyncMessage, Client, Config, Connection, NoTls, Socket};
+use tokio_postgres::{AsyncMessage, Client, Connection, Socket};
 use tracing::Instrument as _;
 
+use super::connect::{Target, TlsStream};
 use super::store::redact_password;
 
 /// The channel the trigger of migration `2026-11-22-000003` notifies.
@@ -95,20 +94,22 @@ impl Drop for ChangeListener {
     }
 }
 
-/// The settings of `database_url`, with the listener's own session name and keepalives.
-fn listener_config(database_url: &str) -> anyhow::Result<Config> {
-    let mut config = Config::from_str(database_url).context("the database URL does not parse")?;
-    config
+/// The settings of `database_url` (TLS included), with the listener's own session name and
+/// keepalives.
+fn listener_config(database_url: &str) -> anyhow::Result<Target> {
+    let mut target = Target::parse(database_url)?;
+    target
+        .config_mut()
         .application_name(APPLICATION_NAME)
         .keepalives(true)
         .keepalives_idle(KEEPALIVE_IDLE)
         .keepalives_interval(KEEPALIVE_INTERVAL)
         .keepalives_retries(KEEPALIVE_RETRIES);
-    Ok(config)
+    Ok(target)
 }
 
 /// Listens, reconnecting after every loss, until the task is aborted.
-async fn listen_forever(config: Config, on_change: OnChange) {
+async fn listen_forever(config: Target, on_change: OnChange) {
     let mut retry = FIRST_RETRY;
     let mut in_outage = false;
     loop {
@@ -146,8 +147,8 @@ async fn listen_forever(config: Config, on_change: OnChange) {
 }
 
 /// A new session that has run `LISTEN`.
-async fn connect_and_listen(config: &Config) -> anyhow::Result<(Client, Connection<Socket, NoTlsStream>)> {
-    let (client, mut connection) = config.connect(NoTls).await.context("connecting")?;
+async fn connect_and_listen(config: &Target) -> anyhow::Result<(Client, Connection<Socket, TlsStream>)> {
+    let (client, mut connection) = config.connect().await.context("connecting")?;
     // The client only queues the command: the connection has to be driven for it to be sent and
     // answered. Nothing can be notified before it is answered, so the messages meanwhile are dropped.
     let command = format!("LISTEN {CHANNEL}");
@@ -171,11 +172,7 @@ async fn connect_and_listen(config: &Config) -> anyhow::Result<(Client, Connecti
 
 /// Passes notifications on until the session ends, and returns why it did. The connection ends
 /// as soon as its client is dropped, so the client is held here for as long as it runs.
-async fn relay(
-    _client: Client,
-    mut connection: Connection<Socket, NoTlsStream>,
-    on_change: &OnChange,
-) -> anyhow::Error {
+async fn relay(_client: Client, mut connection: Connection<Socket, TlsStream>, on_change: &OnChange) -> anyhow::Error {
     loop {
         match poll_fn(|cx| connection.poll_message(cx)).await {
             Some(Ok(AsyncMessage::Notification(notification))) if notification.channel() == CHANNEL => {

@@ -3,8 +3,10 @@
 use anyhow::Context as _;
 use diesel::sql_types::BigInt;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
-use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _};
+use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness as _, embed_migrations};
+
+use super::connect::Target;
 
 /// Every migration of `migrations/`, as of this build.
 pub(crate) const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations");
@@ -17,10 +19,11 @@ const MIGRATION_LOCK_KEY: i64 = 0x0065_636f_6d6d_6572;
 /// Applies the migrations the database lacks; a no-op when it is up to date.
 ///
 /// # Errors
-/// When the database cannot be reached or a migration fails (that migration is rolled back).
+/// When the URL does not parse, the database cannot be reached (TLS settings included) or a
+/// migration fails (that migration is rolled back).
 pub async fn run_migrations(database_url: &str) -> anyhow::Result<()> {
-    let mut conn =
-        AsyncPgConnection::establish(database_url).await.context("connecting to the database to migrate it")?;
+    let target = Target::parse(database_url)?;
+    let mut conn = target.establish().await.context("connecting to the database to migrate it")?;
     diesel::sql_query("SELECT pg_advisory_lock($1)")
         .bind::<BigInt, _>(MIGRATION_LOCK_KEY)
         .execute(&mut conn)

@@ -7,6 +7,7 @@
 //! never by wrapping a transaction in a timeout.
 
 mod audit;
+pub(crate) mod connect;
 mod error;
 mod limits;
 mod listener;

@@ -11,6 +11,7 @@ use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfi
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _, SimpleAsyncConnection as _};
 use domain::Error;
 
+use super::connect::Target;
 use super::error::{QueryResultExt as _, pool_error, setup_error};
 
 /// Name every session reports in `pg_stat_activity`.
@@ -19,7 +20,8 @@ const APPLICATION_NAME: &str = "ecommerce-api";
 /// How to reach PostgreSQL and how patiently.
 #[derive(Clone)]
 pub struct PoolSettings {
-    /// `postgres://user:password@host:port/database`.
+    /// `postgres://user:password@host:port/database`, with libpq's `sslmode` and `sslrootcert`
+    /// among its parameters if need be.
     pub url: String,
     /// Most connections open at once.
     pub pool_size: usize,
@@ -95,9 +97,11 @@ impl PgStore {
     /// (and answers "unavailable") while the database is down, and recovers once it is back.
     ///
     /// # Errors
-    /// When the settings cannot make a pool (a pool size of zero).
+    /// When the settings cannot make a pool: a pool size of zero, a URL that does not parse, or
+    /// TLS settings that cannot be honoured (an `sslrootcert` that cannot be read).
     pub fn new(settings: &PoolSettings) -> anyhow::Result<PgStore> {
         anyhow::ensure!(settings.pool_size > 0, "the database pool size must be at least 1");
+        let target = Target::parse(&settings.url)?;
         let session_setup = format!(
             "SET statement_timeout = {}; SET application_name = '{APPLICATION_NAME}'",
             settings.statement_timeout.as_millis()
@@ -107,6 +111,12 @@ impl PgStore {
         // "unavailable" answer instead of an extra round trip on every request.
         let mut manager_config = ManagerConfig::default();
         manager_config.recycling_method = RecyclingMethod::Fast;
+        // Every pooled session opens with the URL's TLS settings, which diesel-async's own
+        // `establish` would ignore.
+        manager_config.custom_setup = Box::new(move |_url| {
+            let target = target.clone();
+            Box::pin(async move { target.establish().await })
+        });
         let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(&settings.url, manager_config);
         let pool = Pool::builder(manager)
             .max_size(settings.pool_size)

@@ -1,7 +1,8 @@
 //! What only PostgreSQL has to prove, against a real server, each test in a database of its
 //! own: its migrations, how it fails and recovers, the change feed that keeps several processes'
-//! caches honest, and what several processes sharing one database see. Everything a storage
-//! adapter promises is specified once, in `contract.rs`, and run against PostgreSQL there.
+//! caches honest, what several processes sharing one database see, and TLS as libpq's sslmode
+//! means it. Everything a storage adapter promises is specified once, in `contract.rs`, and run
+//! against PostgreSQL there.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -10,3 +11,4 @@ mod listener;
 mod migrations;
 mod sharing;
 mod support;
+mod tls;
