@@ -3,7 +3,7 @@ CARGO ?= cargo
 DATABASE_URL ?= postgres://postgres@localhost:5432/postgres
 export DATABASE_URL
 
-.PHONY: run run-postgres test test-fast coverage lint fmt fmt-check migrate openapi bench docker-lint ci
+.PHONY: run run-postgres test test-fast coverage lint fmt fmt-check migrate openapi bench docker-lint docker-test ci
 
 ## Serve on 127.0.0.1:8080 with the in-memory store; nothing else needed.
 run:
@@ -53,6 +53,11 @@ bench:
 	$(CARGO) run --release -p api --example bench
 
 docker-lint:
-	hadolint docker/Dockerfile
+	hadolint docker/Dockerfile docker/postgres/Dockerfile
+
+## Build the image from a host release build and run it for real: the container alone, then the
+## compose stack (PostgreSQL + two replicas). Root on Debian 12; installs and starts what it needs.
+docker-test:
+	bash docker/test.sh
 
 ci: fmt-check lint test

@@ -1,13 +1,17 @@
-//! Typed, layered configuration: `config/default.toml`, then `config/{APP_ENV}.toml`, then
-//! `DATABASE_URL`, then `APP__SECTION__KEY` environment variables.
+//! Typed, layered configuration: the compiled-in defaults, then `default.toml` and
+//! `{APP_ENV}.toml` from the configuration directory when present, then `DATABASE_URL`, then
+//! `APP__SECTION__KEY` environment variables.
 
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+/// `config/default.toml`, compiled in so that the binary starts from any directory.
+pub const DEFAULTS: &str = include_str!("../../../config/default.toml");
 
 /// Every setting of the service.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Settings {
     /// The HTTP listener.
     pub server: ServerSettings,
@@ -24,7 +28,7 @@ pub struct Settings {
 }
 
 /// The HTTP listener.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServerSettings {
     /// Address to bind.
     pub host: String,
@@ -39,7 +43,7 @@ pub struct ServerSettings {
 }
 
 /// Which adapter implements the ports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
     /// Process-local, nothing to install.
@@ -49,14 +53,14 @@ pub enum Backend {
 }
 
 /// Storage choice.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StorageSettings {
     /// `memory` or `postgres`.
     pub backend: Backend,
 }
 
 /// PostgreSQL connection pool.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DatabaseSettings {
     /// Connection URL.
     pub url: String,
@@ -71,7 +75,7 @@ pub struct DatabaseSettings {
 }
 
 /// Requests allowed per manager per window on `/api`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RateLimitSettings {
     /// Requests per window.
     pub requests: u32,
@@ -80,14 +84,14 @@ pub struct RateLimitSettings {
 }
 
 /// Product query cache.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CacheSettings {
     /// Longest an entry lives, in seconds; 0 turns the cache off.
     pub ttl_seconds: u64,
 }
 
 /// Log output.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LogSettings {
     /// `RUST_LOG`-style filter used when `RUST_LOG` is not set.
     pub level: String,
@@ -96,7 +100,7 @@ pub struct LogSettings {
 }
 
 /// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable.
@@ -141,7 +145,8 @@ impl Settings {
         let var = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         let app_env = var("APP_ENV").unwrap_or_else(|| "local".to_owned());
         let mut builder = config::Config::builder()
-            .add_source(config::File::from(dir.join("default.toml")).required(true))
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
+            .add_source(config::File::from(dir.join("default.toml")).required(false))
             .add_source(config::File::from(dir.join(format!("{app_env}.toml"))).required(false));
         // Overrides outrank every source, so DATABASE_URL only applies when APP__DATABASE__URL,
         // which must win, is absent.
@@ -163,6 +168,17 @@ impl Settings {
             .map_err(|e| ConfigError(e.to_string().replace("\n", " ")))?;
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// The settings as pretty JSON, with the password in `database.url` masked: what
+    /// `ecommerce-api config` prints.
+    ///
+    /// # Errors
+    /// Only if serialisation fails, which these plain types do not.
+    pub fn redacted_json(&self) -> Result<String, serde_json::Error> {
+        let mut shown = self.clone();
+        shown.database.url = adapters::postgres::redact_password(&shown.database.url);
+        serde_json::to_string_pretty(&shown)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -238,6 +254,34 @@ mod tests {
     fn app_database_url_wins_over_database_url() {
         let settings = load(&[("DATABASE_URL", "postgres://a/b"), ("APP__DATABASE__URL", "postgres://c/d")]).unwrap();
         assert_eq!(settings.database.url, "postgres://c/d");
+    }
+
+    #[test]
+    fn a_directory_without_configuration_files_gives_the_compiled_in_defaults() {
+        let empty = Path::new(env!("CARGO_MANIFEST_DIR")).join("no-such-config-directory");
+        let settings = Settings::load_from(&empty, &[("APP_ENV".to_owned(), "production".to_owned())]).unwrap();
+        assert_eq!(settings.server.host, "127.0.0.1");
+        assert_eq!(settings.server.port, 8080);
+        assert_eq!(settings.log.format, LogFormat::Text);
+    }
+
+    #[test]
+    fn files_in_the_directory_override_the_compiled_in_defaults() {
+        let settings = load(&[("APP_ENV", "production")]).unwrap();
+        assert_eq!(settings.server.host, "0.0.0.0");
+        assert_eq!(settings.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn the_printed_settings_never_show_the_password() {
+        let settings =
+            load(&[("APP__DATABASE__URL", "postgres://app:s3cret@db:5432/shop?password=s3cret&sslmode=require")])
+                .unwrap();
+        let printed = settings.redacted_json().unwrap();
+        assert!(!printed.contains("s3cret"), "{printed}");
+        let value: serde_json::Value = serde_json::from_str(&printed).unwrap();
+        assert_eq!(value["database"]["url"], "postgres://app:***@db:5432/shop?password=***&sslmode=require");
+        assert_eq!(value["storage"]["backend"], "memory");
     }
 
     #[test]

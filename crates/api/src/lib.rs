@@ -3,6 +3,7 @@
 pub mod config;
 pub mod errors;
 pub mod extract;
+pub mod healthcheck;
 pub mod ids;
 pub mod metrics;
 pub mod middleware;

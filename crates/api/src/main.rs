@@ -1,7 +1,11 @@
-//! `ecommerce-api`: `serve` (default), `migrate`, `openapi`.
+//! `ecommerce-api`: `serve` (default), `migrate`, `openapi`, `config` (the effective settings,
+//! password masked) and `healthcheck` (exit 0 when the local server answers `/health`).
+//! Starts from any directory: the defaults are compiled in, the configuration directory only
+//! overrides them.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use api::config::Settings;
@@ -11,7 +15,8 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "ecommerce-api", version, about = "Catalogue, inventory and orders of a store, over HTTP")]
 struct Cli {
-    /// Folder holding default.toml and {APP_ENV}.toml.
+    /// Folder whose default.toml and {APP_ENV}.toml, when present, override the compiled-in
+    /// defaults.
     #[arg(long, env = "APP_CONFIG_DIR", default_value = "config", global = true)]
     config_dir: PathBuf,
     #[command(subcommand)]
@@ -26,6 +31,14 @@ enum Command {
     Migrate,
     /// Print the OpenAPI document and exit.
     Openapi,
+    /// Print the effective settings as JSON, the database password masked, and exit.
+    Config,
+    /// Exit 0 when the local server answers `GET /health` with 200, else 1 with the reason.
+    Healthcheck {
+        /// Longest the whole check may take, in milliseconds.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
 }
 
 #[tokio::main]
@@ -50,6 +63,11 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    match cli.command {
+        Some(Command::Config) => return print_config(&settings),
+        Some(Command::Healthcheck { timeout_ms }) => return healthcheck(&settings, timeout_ms),
+        _ => {}
+    }
     api::telemetry::init(&settings.log);
     let outcome = match cli.command {
         Some(Command::Migrate) => {
@@ -62,6 +80,29 @@ async fn main() -> ExitCode {
         Err(err) => {
             tracing::error!(error = format!("{err:#}"), "stopped");
             eprintln!("ecommerce-api: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_config(settings: &Settings) -> ExitCode {
+    match settings.redacted_json() {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("ecommerce-api: printing the settings: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn healthcheck(settings: &Settings, timeout_ms: u64) -> ExitCode {
+    match api::healthcheck::probe(&settings.server, Duration::from_millis(timeout_ms)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("ecommerce-api healthcheck: {err}");
             ExitCode::FAILURE
         }
     }

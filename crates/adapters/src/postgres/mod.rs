@@ -25,7 +25,7 @@ use domain::ports::HealthCheck;
 
 pub use listener::{ChangeEvent, ChangeListener, OnChange};
 pub use migrations::run_migrations;
-pub use store::{PgStore, PoolSettings};
+pub use store::{PgStore, PoolSettings, redact_password};
 
 #[async_trait]
 impl HealthCheck for PgStore {

@@ -48,7 +48,7 @@ impl fmt::Debug for PoolSettings {
 
 /// The URL with its password, if any, replaced, so settings can be logged: the password of the
 /// authority (`user:secret@host`) and any `password=` parameter of the query string.
-pub(crate) fn redact_password(url: &str) -> String {
+pub fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
