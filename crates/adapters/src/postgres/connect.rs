@@ -322,8 +322,8 @@ fn client_config(tls: &TlsParams) -> anyhow::Result<ClientConfig> {
                 .build()
                 .map_err(|err| anyhow!("database.url: {roots}: {err}"))?
         }
-        (SslMode::VerifyCa, Some(roots)) => Arc::new(ChainOnly { roots: load_roots(roots)?, algorithms }),
-        _ => Arc::new(AnyCertificate { algorithms }),
+        (SslMode::VerifyCa, Some(roots)) => Arc::new(WithoutHostName { roots: Some(load_roots(roots)?), algorithms }),
+        _ => Arc::new(WithoutHostName { roots: None, algorithms }),
     };
     let mut config = builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth();
     // PostgreSQL 17 insists on its ALPN name for direct TLS (`sslnegotiation=direct`); older
@@ -356,57 +356,17 @@ fn load_roots(roots: &Roots) -> anyhow::Result<RootCertStore> {
     Ok(store)
 }
 
-/// `prefer` and `require`: any certificate, as libpq. The handshake's own signatures are still
-/// checked, so the session is encrypted to whoever holds the presented certificate's key.
+/// A verifier that never looks at the host name: with `roots` (`verify-ca`), the certificate must
+/// chain to one of them and be within its validity period, whatever names it carries; without
+/// (`prefer`, `require`), any certificate goes, as libpq. The handshake's own signatures are
+/// checked either way, so the session is encrypted to whoever holds the presented key.
 #[derive(Debug)]
-struct AnyCertificate {
+struct WithoutHostName {
+    roots: Option<RootCertStore>,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
-/// `verify-ca`: the certificate must chain to a trusted root (and be within its validity
-/// period), whatever names it carries.
-#[derive(Debug)]
-struct ChainOnly {
-    roots: RootCertStore,
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for WithoutHostName {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -415,8 +375,10 @@ impl ServerCertVerifier for ChainOnly {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let cert = ParsedCertificate::try_from(end_entity)?;
-        verify_server_cert_signed_by_trust_anchor(&cert, &self.roots, intermediates, now, self.algorithms.all)?;
+        if let Some(roots) = &self.roots {
+            let cert = ParsedCertificate::try_from(end_entity)?;
+            verify_server_cert_signed_by_trust_anchor(&cert, roots, intermediates, now, self.algorithms.all)?;
+        }
         Ok(ServerCertVerified::assertion())
     }
 
