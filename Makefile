@@ -3,7 +3,7 @@ CARGO ?= cargo
 DATABASE_URL ?= postgres://postgres@localhost:5432/postgres
 export DATABASE_URL
 
-.PHONY: run run-postgres test lint fmt fmt-check migrate openapi bench docker-lint ci
+.PHONY: run run-postgres test test-cluster cluster cluster-stop lint fmt fmt-check migrate openapi bench docker-lint ci
 
 ## Serve on 127.0.0.1:8080 with the in-memory store; nothing else needed.
 run:
@@ -17,6 +17,19 @@ run-postgres:
 ## PostgreSQL must be reachable at DATABASE_URL; each test makes and drops a database of its own.
 test:
 	$(CARGO) test --workspace --all-targets
+
+## The production shape on loopback: PostgreSQL primary + synchronous standby, three replicas,
+## nginx on 127.0.0.1:18080 (see README, "Deployment"). Stop and remove it with cluster-stop.
+cluster:
+	deploy/cluster/cluster.sh start
+
+cluster-stop:
+	deploy/cluster/cluster.sh stop
+
+## Failover, rolling restart, shared rate limit and cache coherence through the balancer, on a
+## cluster of its own (stopped and removed afterwards, even on failure).
+test-cluster:
+	deploy/cluster/test.sh
 
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
