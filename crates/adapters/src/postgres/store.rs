@@ -4,13 +4,14 @@ use std::fmt;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use diesel::ConnectionError;
 use diesel::IntoSql as _;
 use diesel::sql_types::Integer;
 use diesel_async::pooled_connection::deadpool::{Hook, Object, Pool};
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, PoolableConnection, RecyclingMethod,
 };
-use diesel_async::{AsyncPgConnection, RunQueryDsl as _, SimpleAsyncConnection as _};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl as _, SimpleAsyncConnection as _};
 use domain::Error;
 
 use super::error::{QueryResultExt as _, connections_suspect, pool_error, setup_error};
@@ -123,6 +124,23 @@ impl PgStore {
                 if writable { Ok(()) } else { Err(diesel::result::Error::NotFound) }
             })
         }));
+        // Each connection is driven by a task of the runtime that builds the store (the main
+        // one), not of the HTTP worker that happened to open it: a worker's runtime stops with
+        // the worker at shutdown and took with it connections that other workers were still
+        // using, failing their in-flight requests with "connection closed" (the one failed
+        // request of each rolling restart).
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            manager_config.custom_setup = Box::new(move |url| {
+                let url = url.to_owned();
+                let runtime = runtime.clone();
+                Box::pin(async move {
+                    runtime
+                        .spawn(async move { AsyncPgConnection::establish(&url).await })
+                        .await
+                        .map_err(|err| ConnectionError::BadConnection(format!("opening a connection: {err}")))?
+                })
+            });
+        }
         let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(&settings.url, manager_config);
         let pool = Pool::builder(manager)
             .max_size(settings.pool_size)
