@@ -13,6 +13,7 @@
 #   cluster.sh status           what runs
 #   cluster.sh failover         SIGKILL the primary, promote the standby a second later
 #   cluster.sh restart-replica N  SIGTERM replica N, wait for it to exit, start it again
+#   cluster.sh stop-standby     stop the standby (the primary's commits then wait for it)
 #   cluster.sh freeze|thaw      SIGSTOP / SIGCONT every process of the current primary
 #
 # Nothing here touches the machine's own PostgreSQL (5432) or nginx: the clusters live in a
@@ -61,6 +62,10 @@ wait_pg() {
   return 1
 }
 
+healthy() {
+  python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "http://127.0.0.1:$1/health" 2>/dev/null
+}
+
 port_free() {
   ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
@@ -77,7 +82,7 @@ ensure_nginx() {
     fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null ||
       { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
-    [[ -n "$policy_added" ]] && rm -f /usr/sbin/policy-rc.d
+    if [[ -n "$policy_added" ]]; then rm -f /usr/sbin/policy-rc.d; fi
   fi
 }
 
@@ -160,7 +165,7 @@ start_replica() {
     nohup "$BINARY" serve >>"$dir/replica$n.log" 2>&1 &
   echo $! >"$dir/replica$n.pid"
   for _ in $(seq 1 120); do
-    if curl -fsS -o /dev/null "http://127.0.0.1:$port/health" 2>/dev/null; then return 0; fi
+    if healthy "$port"; then return 0; fi
     kill -0 "$(cat "$dir/replica$n.pid")" 2>/dev/null || { log "replica $n exited; see $dir/replica$n.log"; tail -5 "$dir/replica$n.log" >&2; return 1; }
     sleep 0.25
   done
@@ -333,8 +338,9 @@ case "${1:-}" in
   status) cmd_status ;;
   failover) cmd_failover ;;
   restart-replica) cmd_restart_replica "${2:?replica number}" ;;
+  stop-standby) stop_postgres "$(state_dir)" standby ;;
   freeze) cmd_freeze STOP ;;
   thaw) cmd_freeze CONT ;;
   url) echo "$DATABASE_URL" ;;
-  *) echo "usage: $0 start|stop|status|failover|restart-replica N|freeze|thaw|url" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|status|failover|restart-replica N|stop-standby|freeze|thaw|url" >&2; exit 2 ;;
 esac
