@@ -21,11 +21,13 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-PG_BIN="${PG_BIN:-$(pg_config --bindir)}"
+PG_BIN="${PG_BIN:-$(pg_config --bindir 2>/dev/null || echo "/usr/lib/postgresql/$(ls /usr/lib/postgresql | sort -V | tail -1)/bin")}"
 PRIMARY_PORT="${PRIMARY_PORT:-55432}"
 STANDBY_PORT="${STANDBY_PORT:-55433}"
-NGINX_PORT=18080
-REPLICA_PORTS=(18081 18082 18083)
+# The balancer's port; the replicas take the next three. Other than 18080, the shipped nginx
+# file is used with its ports rewritten.
+NGINX_PORT="${NGINX_PORT:-18080}"
+REPLICA_PORTS=($((NGINX_PORT + 1)) $((NGINX_PORT + 2)) $((NGINX_PORT + 3)))
 # Where the directory of the running cluster is recorded, so `stop` finds it.
 STATE_FILE="${CLUSTER_STATE_FILE:-$ROOT/target/cluster.dir}"
 BINARY="${ECOMMERCE_API_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/ecommerce-api}"
@@ -190,9 +192,14 @@ http {
   fastcgi_temp_path $dir/nginx/fastcgi;
   uwsgi_temp_path $dir/nginx/uwsgi;
   scgi_temp_path $dir/nginx/scgi;
-  include $ROOT/deploy/nginx/ecommerce-api.conf;
+  include $dir/nginx/ecommerce-api.conf;
 }
 EOF
+  sed -e "s/127\.0\.0\.1:18080/127.0.0.1:$NGINX_PORT/" \
+    -e "s/127\.0\.0\.1:18081/127.0.0.1:${REPLICA_PORTS[0]}/" \
+    -e "s/127\.0\.0\.1:18082/127.0.0.1:${REPLICA_PORTS[1]}/" \
+    -e "s/127\.0\.0\.1:18083/127.0.0.1:${REPLICA_PORTS[2]}/" \
+    "$ROOT/deploy/nginx/ecommerce-api.conf" >"$dir/nginx/ecommerce-api.conf"
   local nginx_bin
   nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
   "$nginx_bin" -t -q -c "$dir/nginx/nginx.conf" -p "$dir/nginx"

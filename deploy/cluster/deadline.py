@@ -15,6 +15,7 @@ Standard library only; loopback only.
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import threading
@@ -24,6 +25,7 @@ import urllib.request
 import uuid
 
 PG_PORT = 55432
+PSQL = shutil.which("psql") or "/usr/bin/psql"
 
 
 def call(base, method, path, body=None, key=None, timeout=30):
@@ -43,7 +45,7 @@ def call(base, method, path, body=None, key=None, timeout=30):
 
 
 def psql(sql, background=False):
-    command = ["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(PG_PORT),
+    command = ["runuser", "-u", "postgres", "--", PSQL, "-X", "-q", "-h", "127.0.0.1", "-p", str(PG_PORT),
                "-U", "postgres", "-d", "ecommerce", "-v", "ON_ERROR_STOP=1", "-c", sql]
     if background:
         return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -63,8 +65,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="http://127.0.0.1:18080")
     parser.add_argument("--cluster", required=True, help="path of cluster.sh")
+    parser.add_argument("--pg-port", type=int, default=55432, help="the primary's port")
     parser.add_argument("--timeout", type=float, default=2.0, help="the replicas' server.request_timeout")
     args = parser.parse_args()
+    global PG_PORT
+    PG_PORT = args.pg_port
     base, problems = args.base, []
     # The deadline plus what a loaded 2-core machine adds to answer and pass it on.
     limit = args.timeout + 1.5

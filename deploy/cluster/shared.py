@@ -70,15 +70,20 @@ def coherence(base, replicas, problems):
     print(f"shared: cache coherence: every replica saw the write after at most {worst:.2f} s; {len(stale)} stale reads through the balancer after 1 s")
 
 
+FIRST_REPLICA_PORT = [18081]
+
+
 def replicas_ports(replicas):
-    return [18081 + i for i in range(replicas)]
+    return [FIRST_REPLICA_PORT[0] + i for i in range(replicas)]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="http://127.0.0.1:18080")
     parser.add_argument("--replicas", type=int, default=3)
+    parser.add_argument("--first-replica-port", type=int, default=18081)
     args = parser.parse_args()
+    FIRST_REPLICA_PORT[0] = args.first_replica_port
     problems = []
     rate_limit(args.base, problems)
     coherence(args.base, args.replicas, problems)

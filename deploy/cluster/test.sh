@@ -17,7 +17,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 CLUSTER="$ROOT/deploy/cluster/cluster.sh"
 LOAD="$ROOT/deploy/cluster/load.py"
-BASE=http://127.0.0.1:18080
+export NGINX_PORT="${NGINX_PORT:-18080}" PRIMARY_PORT="${PRIMARY_PORT:-55432}"
+BASE="http://127.0.0.1:$NGINX_PORT"
 LOAD_SECONDS="${LOAD_SECONDS:-20}"
 
 log() { echo "test-cluster: $*" >&2; }
@@ -43,7 +44,7 @@ fresh_cluster() {
 scenario_failover() {
   log "failover: primary SIGKILLed mid-load, standby promoted 1 s later"
   fresh_cluster
-  python3 "$LOAD" --name failover --seconds "$LOAD_SECONDS" --products 50 --max-500 0 --max-503-seconds 5 &
+  python3 "$LOAD" --base "$BASE" --name failover --seconds "$LOAD_SECONDS" --products 50 --max-500 0 --max-503-seconds 5 &
   LOAD_PID=$!
   sleep $((LOAD_SECONDS / 3))
   "$CLUSTER" failover
@@ -54,7 +55,7 @@ scenario_failover() {
 scenario_rolling() {
   log "rolling: each replica in turn SIGTERMed and started again, under load, no client retry"
   fresh_cluster
-  python3 "$LOAD" --name rolling --seconds "$LOAD_SECONDS" --products 50 --no-retry --max-failed 0 &
+  python3 "$LOAD" --base "$BASE" --name rolling --seconds "$LOAD_SECONDS" --products 50 --no-retry --max-failed 0 &
   LOAD_PID=$!
   sleep 2
   for n in 1 2 3; do
@@ -68,14 +69,14 @@ scenario_rolling() {
 scenario_shared() {
   log "shared: rate limit across replicas, cache coherence through the balancer"
   fresh_cluster
-  python3 "$ROOT/deploy/cluster/shared.py" --base "$BASE"
+  python3 "$ROOT/deploy/cluster/shared.py" --base "$BASE" --first-replica-port $((NGINX_PORT + 1))
 }
 
 scenario_deadline() {
   log "deadline: hung synchronous commit and frozen database answer 503 in bounded time"
   "$CLUSTER" stop >/dev/null 2>&1 || true
   REQUEST_TIMEOUT=2 "$CLUSTER" start >/dev/null
-  python3 "$ROOT/deploy/cluster/deadline.py" --base "$BASE" --cluster "$CLUSTER" --timeout 2
+  python3 "$ROOT/deploy/cluster/deadline.py" --base "$BASE" --cluster "$CLUSTER" --timeout 2 --pg-port "$PRIMARY_PORT"
 }
 
 scenarios=("$@")
