@@ -3,7 +3,7 @@ CARGO ?= cargo
 DATABASE_URL ?= postgres://postgres@localhost:5432/postgres
 export DATABASE_URL
 
-.PHONY: run run-postgres test test-fast coverage lint fmt fmt-check migrate openapi bench docker-lint docker-test ci
+.PHONY: run run-postgres test test-fast test-cluster cluster cluster-stop coverage lint fmt fmt-check migrate openapi bench docker-lint docker-test ci
 
 ## Serve on 127.0.0.1:8080 with the in-memory store; nothing else needed.
 run:
@@ -32,6 +32,19 @@ coverage:
 	@command -v cargo-tarpaulin >/dev/null || $(CARGO) install cargo-tarpaulin --locked
 	$(CARGO) tarpaulin --engine llvm --workspace --all-targets --skip-clean --target-dir target/coverage \
 		--timeout 300 --exclude-files $(COVERAGE_EXCLUDE) --out Stdout
+
+## The production shape on loopback: PostgreSQL primary + synchronous standby, three replicas,
+## nginx on 127.0.0.1:18080 (see README, "Deployment"). Stop and remove it with cluster-stop.
+cluster:
+	deploy/cluster/cluster.sh start
+
+cluster-stop:
+	deploy/cluster/cluster.sh stop
+
+## Failover, rolling restart, shared rate limit and cache coherence through the balancer, on a
+## cluster of its own (stopped and removed afterwards, even on failure).
+test-cluster:
+	deploy/cluster/test.sh
 
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

@@ -40,6 +40,24 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// How long SIGTERM waits for in-flight requests, in seconds.
     pub shutdown_timeout_seconds: u64,
+    /// The request deadline, in seconds (fractions allowed): a request still running after it
+    /// answers 503 with `Retry-After`, whatever the database is doing.
+    pub request_timeout: f64,
+    /// After SIGTERM, how long the listener stays open with `/ready` at 503 and every response
+    /// closing its connection, before in-flight requests drain; in seconds.
+    pub drain_seconds: f64,
+}
+
+impl ServerSettings {
+    /// `request_timeout` as a duration.
+    pub fn request_deadline(&self) -> Duration {
+        Duration::try_from_secs_f64(self.request_timeout).unwrap_or(Duration::from_secs(10))
+    }
+
+    /// `drain_seconds` as a duration.
+    pub fn drain_period(&self) -> Duration {
+        Duration::try_from_secs_f64(self.drain_seconds).unwrap_or_default()
+    }
 }
 
 /// Which adapter implements the ports.
@@ -186,6 +204,12 @@ impl Settings {
         if self.server.host.trim().is_empty() {
             return bad("server.host", "must not be empty");
         }
+        if !(self.server.request_timeout.is_finite() && self.server.request_timeout > 0.0) {
+            return bad("server.request_timeout", "must be a number of seconds above 0");
+        }
+        if !(self.server.drain_seconds.is_finite() && self.server.drain_seconds >= 0.0) {
+            return bad("server.drain_seconds", "must be a number of seconds, 0 or more");
+        }
         if self.server.max_body_bytes == 0 {
             return bad("server.max_body_bytes", "must be at least 1");
         }
@@ -235,6 +259,15 @@ mod tests {
         assert_eq!(settings.storage.backend, Backend::Memory);
         assert_eq!(settings.rate_limit.requests, 100);
         assert_eq!(settings.rate_limit.window_seconds, 3600);
+        assert_eq!(settings.server.request_deadline(), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn the_request_deadline_takes_fractions_of_seconds_and_refuses_zero() {
+        let settings = load(&[("APP__SERVER__REQUEST_TIMEOUT", "0.5")]).unwrap();
+        assert_eq!(settings.server.request_deadline(), Duration::from_millis(500));
+        let err = load(&[("APP__SERVER__REQUEST_TIMEOUT", "0")]).unwrap_err().to_string();
+        assert!(err.contains("server.request_timeout"), "{err}");
     }
 
     #[test]

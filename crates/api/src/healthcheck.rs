@@ -115,7 +115,15 @@ mod tests {
     use super::*;
 
     fn server(host: &str, port: u16) -> ServerSettings {
-        ServerSettings { host: host.to_owned(), port, workers: 1, max_body_bytes: 1, shutdown_timeout_seconds: 1 }
+        ServerSettings {
+            host: host.to_owned(),
+            port,
+            workers: 1,
+            max_body_bytes: 1,
+            shutdown_timeout_seconds: 1,
+            request_timeout: 10.0,
+            drain_seconds: 0.0,
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The HTTP surfaces of the store and the composition root of the `ecommerce-api` binary.
 
 pub mod config;
+pub mod deadline;
+pub mod drain;
 pub mod errors;
 pub mod extract;
 pub mod healthcheck;

@@ -16,6 +16,8 @@ use domain::ports::{AuditLog, HealthCheck, OrderRepository, ProductRepository, R
 use domain::services::RateLimiting;
 
 use crate::config::{Backend, Settings};
+use crate::deadline::RequestDeadline;
+use crate::drain::Draining;
 use crate::extract::BodyLimit;
 use crate::middleware::edge;
 use crate::routes;
@@ -137,21 +139,31 @@ impl Application {
         }
         let state = web::Data::new(state);
         let limit = BodyLimit(settings.server.max_body_bytes);
+        let request_deadline = RequestDeadline(settings.server.request_deadline());
+        let draining = Draining::default();
+        let app_draining = draining.clone();
         let mut server = HttpServer::new(move || {
             let extra = extra.clone();
             App::new()
                 .app_data(state.clone())
                 .app_data(limit)
+                .app_data(request_deadline)
+                .app_data(app_draining.clone())
+                .wrap(from_fn(crate::deadline::deadline))
+                .wrap(from_fn(crate::drain::drain))
                 .wrap(from_fn(edge))
                 .configure(routes::configure)
                 .configure(move |cfg| extra(cfg))
         })
         .shutdown_timeout(settings.server.shutdown_timeout_seconds)
+        // SIGTERM/SIGINT are handled by `drain::stop_on_signal`, which drains first.
+        .disable_signals()
         .client_request_timeout(Duration::from_secs(10));
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
         }
         let server = server.listen(tcp)?.run();
+        tokio::spawn(crate::drain::stop_on_signal(server.handle(), draining, settings.server.drain_period()));
         Ok(Self { port, server, _listener: listener })
     }
 

@@ -202,3 +202,42 @@ async fn the_migrate_subcommand_prepares_an_empty_database_and_is_repeatable() {
         StatusCode::CREATED
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_order_stuck_behind_a_lock_answers_503_at_the_request_deadline_and_places_nothing() {
+    let db = TestDatabase::create().await;
+    let server = Server::start(&db.url, &[("APP__SERVER__REQUEST_TIMEOUT", "1")]).await;
+    let product: Value =
+        server.post("/products", &json!({"name": "Locked", "price": 2, "stock": 5})).await.json().await.unwrap();
+    let id = product["id"].as_i64().unwrap();
+    // Another session holds the product's row for 3 s, longer than the 1 s deadline.
+    let mut holder = Command::new("psql")
+        .args([&db.url, "-X", "-q", "-c"])
+        .arg(format!("BEGIN; SELECT id FROM products WHERE id = {id} FOR UPDATE; SELECT pg_sleep(3); COMMIT;"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("psql runs");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let order = json!({"products": [{"product_id": id, "quantity": 1}]});
+    let send = || server.client.post(server.url("/orders")).header("Idempotency-Key", "stuck-1").json(&order).send();
+    let started = Instant::now();
+    let response = send().await.unwrap();
+    let elapsed = started.elapsed();
+    assert!(response.headers().contains_key("retry-after"));
+    expect_error(response, 503, "SERVICE_UNAVAILABLE").await;
+    assert!(elapsed >= Duration::from_millis(900) && elapsed < Duration::from_millis(2500), "{elapsed:?}");
+
+    // The transaction cut short was rolled back once the lock was released, not committed
+    // behind the client's back; the retry with the same key places the order exactly once.
+    assert!(holder.wait().unwrap().success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let orders: Value = server.get("/orders").await.json().await.unwrap();
+    assert_eq!(orders, json!([]));
+    let first: Value = send().await.unwrap().json().await.unwrap();
+    let again: Value = send().await.unwrap().json().await.unwrap();
+    assert_eq!(first["id"], again["id"]);
+    let product: Value = server.get(&format!("/products/{id}")).await.json().await.unwrap();
+    assert_eq!(product["stock"], 4);
+}

@@ -4,15 +4,18 @@ use std::fmt;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use diesel::ConnectionError;
 use diesel::IntoSql as _;
 use diesel::sql_types::Integer;
 use diesel_async::pooled_connection::deadpool::{Hook, Object, Pool};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, PoolableConnection, RecyclingMethod,
+};
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _, SimpleAsyncConnection as _};
 use domain::Error;
 
 use super::connect::Target;
-use super::error::{QueryResultExt as _, pool_error, setup_error};
+use super::error::{QueryResultExt as _, connections_suspect, pool_error, setup_error};
 
 /// Name every session reports in `pg_stat_activity`.
 const APPLICATION_NAME: &str = "ecommerce-api";
@@ -108,14 +111,42 @@ impl PgStore {
         );
         // No test query on checkout: a connection the server closed is already known to be
         // closed (and discarded) when recycled, and one closing in the instant between costs one
-        // "unavailable" answer instead of an extra round trip on every request.
+        // "unavailable" answer instead of an extra round trip on every request. Only for a while
+        // after a server said it is read-only, shutting down or cancelling (which an open
+        // connection survives) is each connection checked before it is reused.
         let mut manager_config = ManagerConfig::default();
-        manager_config.recycling_method = RecyclingMethod::Fast;
+        manager_config.recycling_method = RecyclingMethod::CustomFunction(Box::new(|conn: &mut AsyncPgConnection| {
+            Box::pin(async move {
+                if !connections_suspect() {
+                    return Ok(());
+                }
+                let writable: bool = diesel::dsl::sql::<diesel::sql_types::Bool>(
+                    "NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off'",
+                )
+                .get_result(conn)
+                .await?;
+                if writable { Ok(()) } else { Err(diesel::result::Error::NotFound) }
+            })
+        }));
         // Every pooled session opens with the URL's TLS settings, which diesel-async's own
-        // `establish` would ignore.
+        // `establish` would ignore. Each connection is driven by a task of the runtime that
+        // builds the store (the main one), not of the HTTP worker that happened to open it: a
+        // worker's runtime stops with the worker at shutdown and took with it connections that
+        // other workers were still using, failing their in-flight requests with "connection
+        // closed" (the one failed request of each rolling restart).
+        let runtime = tokio::runtime::Handle::try_current().ok();
         manager_config.custom_setup = Box::new(move |_url| {
             let target = target.clone();
-            Box::pin(async move { target.establish().await })
+            let runtime = runtime.clone();
+            Box::pin(async move {
+                match runtime {
+                    Some(runtime) => runtime
+                        .spawn(async move { target.establish().await })
+                        .await
+                        .map_err(|err| ConnectionError::BadConnection(format!("opening a connection: {err}")))?,
+                    None => target.establish().await,
+                }
+            })
         });
         let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(&settings.url, manager_config);
         let pool = Pool::builder(manager)
@@ -134,18 +165,51 @@ impl PgStore {
     }
 
     /// A connection of the pool. Callers hold at most one at a time.
-    pub(crate) async fn connection(&self) -> Result<Object<AsyncPgConnection>, Error> {
-        self.pool.get().await.map_err(pool_error)
+    pub(crate) async fn connection(&self) -> Result<PooledConnection, Error> {
+        self.pool.get().await.map(|conn| PooledConnection(Some(conn))).map_err(pool_error)
     }
 
     /// Checks that a connection can be had and answers.
     pub(crate) async fn ping(&self) -> Result<(), Error> {
         let mut conn = self.connection().await?;
         diesel::select(1.into_sql::<Integer>())
-            .get_result::<i32>(&mut conn)
+            .get_result::<i32>(&mut **conn)
             .await
             .or_storage("pinging the database")?;
         Ok(())
+    }
+}
+
+/// A pooled connection that leaves the pool, closed, instead of going back to it when it is
+/// dropped in a state nobody may reuse: a transaction still open or a transaction statement cut
+/// short, which is what remains when a request deadline drops the future that was using it.
+/// Closing it at once (rather than when the pool next recycles it) ends the server's transaction
+/// and releases its row locks now, instead of leaving them to block other processes' orders.
+pub(crate) struct PooledConnection(Option<Object<AsyncPgConnection>>);
+
+impl std::ops::Deref for PooledConnection {
+    type Target = Object<AsyncPgConnection>;
+
+    fn deref(&self) -> &Self::Target {
+        // Only `drop` takes the connection out.
+        self.0.as_ref().unwrap_or_else(|| unreachable!("a pooled connection is used after drop"))
+    }
+}
+
+impl std::ops::DerefMut for PooledConnection {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.0.as_mut().unwrap_or_else(|| unreachable!("a pooled connection is used after drop"))
+    }
+}
+
+impl Drop for PooledConnection {
+    fn drop(&mut self) {
+        if let Some(mut conn) = self.0.take()
+            && PoolableConnection::is_broken(&mut *conn)
+        {
+            tracing::debug!("closing a connection left in a transaction instead of pooling it");
+            drop(Object::take(conn));
+        }
     }
 }
 
