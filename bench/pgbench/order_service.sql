@@ -1,4 +1,5 @@
--- The order transaction as the PostgreSQL adapter sends it: lock the products in id order, write
+-- The order transaction as the PostgreSQL adapter sent it before migration 2026-12-03-000001 (7 round
+-- trips with the re-prepared UPDATE): lock the products in id order, write
 -- their stock, insert the order and its lines. Three distinct products, one unit each.
 \set a random(1, 333)
 \set b random(334, 666)
