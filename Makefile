@@ -3,7 +3,7 @@ CARGO ?= cargo
 DATABASE_URL ?= postgres://postgres@localhost:5432/postgres
 export DATABASE_URL
 
-.PHONY: run run-postgres test test-fast test-cluster cluster cluster-stop coverage lint fmt fmt-check migrate openapi bench docker-lint docker-test ci
+.PHONY: run run-postgres test test-fast test-cluster cluster cluster-stop coverage lint fmt fmt-check migrate openapi bench bench-quick bench-build docker-lint docker-test ci
 
 ## Serve on 127.0.0.1:8080 with the in-memory store; nothing else needed.
 run:
@@ -61,9 +61,19 @@ migrate:
 openapi:
 	@$(CARGO) run --quiet --bin ecommerce-api -- openapi
 
-## Order-placement throughput and latency against a release build, both backends.
-bench:
-	$(CARGO) run --release -p api --example bench
+## The release binary beside its references (a minimal actix-web handler, pgbench) in one run,
+## both backends, 16/64/256 connections, medians of 3 runs of 10 s: target/bench/report.md.
+## bench-quick: 64 connections, one run of 5 s each (under 3 minutes). Installs wrk if missing.
+BENCH_URL ?= postgres://postgres@127.0.0.1:5432
+bench-build:
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(CARGO) build --release --bin ecommerce-api --example reference
+
+bench: bench-build
+	BENCH_MODE=full BENCH_PG=$(BENCH_URL) bash bench/run.sh
+
+bench-quick: bench-build
+	BENCH_MODE=quick BENCH_PG=$(BENCH_URL) bash bench/run.sh
 
 docker-lint:
 	hadolint docker/Dockerfile docker/postgres/Dockerfile

@@ -70,7 +70,10 @@ pub fn test_settings(store: Store, db: Option<&TestDatabase>) -> Settings {
 
 pub fn init_logs() {
     if std::env::var_os("TEST_LOG").is_some() {
-        api::telemetry::init(&LogSettings { level: "info".into(), format: LogFormat::Text });
+        // The writer thread must outlive every test of this binary.
+        if let Some(writer) = api::telemetry::init(&LogSettings { level: "info".into(), format: LogFormat::Text }) {
+            std::mem::forget(writer);
+        }
     }
 }
 

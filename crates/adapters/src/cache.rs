@@ -5,6 +5,10 @@
 //! `LISTEN/NOTIFY`). While that feed is down the cache is bypassed, so a reader is never served
 //! a product older than the feed's delivery delay. Orders are never read from the cache: placing
 //! one reads stock under lock in the store itself.
+//!
+//! The feed leaves out the stock that orders take (announcing every order made PostgreSQL commit
+//! orders one at a time), so when other processes can write the store, answers live at most
+//! [`CachedStore::SHARED_TTL`]: an order placed through another process shows within that.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -75,14 +79,20 @@ impl CachedStore {
     /// Most answers kept at once.
     pub const CAPACITY: u64 = 10_000;
 
+    /// Longest life of an answer when other processes write the store: their orders' stock
+    /// changes are not announced, and must show within a second.
+    pub const SHARED_TTL: Duration = Duration::from_millis(500);
+
     /// Caches answers for at most `ttl`. `synced` says whether every writer is heard from the
-    /// start (true for a store no other process can write).
+    /// start: true for a store no other process can write; false for a shared one, whose answers
+    /// live at most [`Self::SHARED_TTL`].
     pub fn new(
         products: Arc<dyn ProductRepository>,
         orders: Arc<dyn OrderRepository>,
         ttl: Duration,
         synced: bool,
     ) -> Self {
+        let ttl = if synced { ttl } else { ttl.min(Self::SHARED_TTL) };
         let entries = Cache::builder().max_capacity(Self::CAPACITY).time_to_live(ttl).build();
         let control = CacheControl {
             entries,

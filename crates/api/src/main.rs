@@ -68,7 +68,8 @@ async fn main() -> ExitCode {
         Some(Command::Healthcheck { timeout_ms }) => return healthcheck(&settings, timeout_ms),
         _ => {}
     }
-    api::telemetry::init(&settings.log);
+    // Held until exit: dropping it flushes the log lines still queued.
+    let _log_writer = api::telemetry::init(&settings.log);
     let outcome = match cli.command {
         Some(Command::Migrate) => {
             adapters::postgres::run_migrations(&settings.database.url).await.context("applying database migrations")

@@ -60,6 +60,12 @@ fn trim_trailing_slash(req: &mut ServiceRequest) {
     }
 }
 
+/// Time since `started` in whole microseconds, for the access log: an integer is cheaper to
+/// format than a float and reads the same in every line.
+fn whole_micros(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
 fn is_enveloped<B>(res: &ServiceResponse<B>) -> bool {
     res.headers().get(CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
 }
@@ -86,8 +92,8 @@ pub async fn edge(
     // that leave no response behind go back as errors, which actix renders with the envelope.
     let outcome = AssertUnwindSafe(async move { next.call(req).await }).catch_unwind().instrument(span.clone()).await;
     let failed = |err: ApiError| {
-        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-        tracing::info!(parent: &span, status = err.status_code().as_u16(), duration_ms, "request served");
+        let duration_us = whole_micros(started);
+        tracing::info!(parent: &span, status = err.status_code().as_u16(), duration_us, "request served");
         Err(err.with_request_id(request_id.clone()).into())
     };
     let mut res = match outcome {
@@ -113,7 +119,7 @@ pub async fn edge(
     }
     let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
     crate::metrics::record_request(method.as_str(), &route, status.as_u16(), started.elapsed().as_secs_f64());
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-    tracing::info!(parent: &span, status = status.as_u16(), duration_ms, "request served");
+    let duration_us = whole_micros(started);
+    tracing::info!(parent: &span, status = status.as_u16(), duration_us, "request served");
     Ok(res)
 }

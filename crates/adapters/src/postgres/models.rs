@@ -98,16 +98,6 @@ pub(crate) struct OrderRow {
     pub(crate) created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Insertable)]
-#[diesel(table_name = orders, treat_none_as_default_value = false)]
-pub(crate) struct NewOrderRow<'a> {
-    pub(crate) status: &'a str,
-    pub(crate) total_cents: i64,
-    pub(crate) customer_id: Option<&'a str>,
-    pub(crate) customer_email: Option<&'a str>,
-    pub(crate) manager_id: Option<&'a str>,
-}
-
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = order_lines, check_for_backend(diesel::pg::Pg))]
 pub(crate) struct OrderLineRow {

@@ -5,9 +5,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use diesel::IntoSql as _;
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use domain::Error;
 use domain::ids::OrderId;
@@ -19,10 +17,10 @@ use domain::status::OrderStatus;
 
 use super::PgStore;
 use super::error::{QueryResultExt as _, TxError};
-use super::models::{NewOrderRow, OrderLineRow, OrderRow, count_of, order_from_rows, quantity_column};
-use super::products::{lock_products, offset_limit, set_stocks};
+use super::models::{OrderLineRow, OrderRow, count_of, order_from_rows, quantity_column};
+use super::products::{lock_products, offset_limit, set_stocks, stock_columns};
 use super::schema::{idempotency_keys, order_lines, orders};
-use super::sql::{hashtext, lock_namespace, pg_advisory_xact_lock, unnest_bigint, unnest_int};
+use super::sql::{hashtext, lock_namespace, pg_advisory_xact_lock, place_order_rows};
 
 /// The lines of these orders, by order then product id, in one query.
 async fn load_lines(conn: &mut AsyncPgConnection, order_ids: &[i64]) -> Result<HashMap<i64, Vec<OrderLineRow>>, Error> {
@@ -127,58 +125,35 @@ pub(crate) async fn place_order(
         }
     }
 
+    // Four round trips, each prepared once per connection: BEGIN, this locking SELECT, the
+    // writes in one function call, COMMIT. (Checked with `log_statement = 'all'`: the same
+    // `execute sN` names recur from one order to the next on a connection.)
     let products = lock_products(conn, &request.product_ids()).await?;
     let priced = price_order(request, &products)?;
-    set_stocks(conn, &priced.stock_after).await?;
-
-    let customer = request.customer.as_ref();
-    let (order_id, created_at): (i64, DateTime<Utc>) = diesel::insert_into(orders::table)
-        .values(&NewOrderRow {
-            status: request.status.as_str(),
-            total_cents: priced.total.cents(),
-            customer_id: customer.map(|customer| customer.id.as_str()),
-            customer_email: customer.and_then(|customer| customer.email.as_ref()).map(|email| email.as_str()),
-            manager_id: request.manager_id.as_ref().map(ManagerId::as_str),
-        })
-        .returning((orders::id, orders::created_at))
-        .get_result(conn)
-        .await
-        .or_storage("inserting an order")?;
-
-    // One statement of fixed shape for any number of lines, so it is prepared once per connection.
+    let (stock_ids, stocks) = stock_columns(&priced.stock_after)?;
     let product_ids: Vec<i64> = priced.lines.iter().map(|line| line.product_id.get()).collect();
     let quantities: Vec<i32> =
         priced.lines.iter().map(|line| quantity_column(line.quantity)).collect::<Result<_, _>>()?;
     let unit_prices: Vec<i64> = priced.lines.iter().map(|line| line.unit_price.cents()).collect();
-    diesel::insert_into(order_lines::table)
-        .values(diesel::select((
-            order_id.into_sql::<BigInt>(),
-            unnest_bigint(product_ids),
-            unnest_int(quantities),
-            unnest_bigint(unit_prices),
-        )))
-        .into_columns((
-            order_lines::order_id,
-            order_lines::product_id,
-            order_lines::quantity,
-            order_lines::unit_price_cents,
-        ))
-        .execute(conn)
-        .await
-        .or_storage("inserting order lines")?;
-
-    if let Some(idempotency) = idempotency {
-        diesel::insert_into(idempotency_keys::table)
-            .values((
-                idempotency_keys::scope.eq(idempotency.scope.as_str()),
-                idempotency_keys::key.eq(idempotency.key.as_str()),
-                idempotency_keys::fingerprint.eq(idempotency.fingerprint.as_str()),
-                idempotency_keys::order_id.eq(order_id),
-            ))
-            .execute(conn)
-            .await
-            .or_storage("recording an idempotency key")?;
-    }
+    let customer = request.customer.as_ref();
+    let (order_id, created_at): (i64, DateTime<Utc>) = diesel::select(place_order_rows(
+        stock_ids,
+        stocks,
+        request.status.as_str(),
+        priced.total.cents(),
+        customer.map(|customer| customer.id.as_str()),
+        customer.and_then(|customer| customer.email.as_ref()).map(|email| email.as_str()),
+        request.manager_id.as_ref().map(ManagerId::as_str),
+        product_ids,
+        quantities,
+        unit_prices,
+        idempotency.map(|idempotency| idempotency.scope.as_str()),
+        idempotency.map(|idempotency| idempotency.key.as_str()),
+        idempotency.map(|idempotency| idempotency.fingerprint.as_str()),
+    ))
+    .get_result(conn)
+    .await
+    .or_storage("writing an order")?;
 
     let id = OrderId::new(order_id).map_err(anyhow::Error::new)?;
     Ok(Placement { order: priced.into_order(id, request, created_at), replayed: false })

@@ -20,7 +20,7 @@ use super::PgStore;
 use super::error::{QueryResultExt as _, TxError};
 use super::models::{NewProductRow, ProductChangeset, ProductRow, count_of, products_from_rows, stock_column};
 use super::schema::products;
-use super::sql::{hashtext, lock_namespace, pg_advisory_xact_lock};
+use super::sql::{hashtext, lock_namespace, pg_advisory_xact_lock, set_product_stocks};
 
 /// Attempts at an automatic id before giving up: each failed one moves the sequence past every
 /// id taken, so a second attempt only fails if ids are being taken explicitly right then.
@@ -221,24 +221,23 @@ pub(crate) async fn lock_products(conn: &mut AsyncPgConnection, ids: &[ProductId
     products_from_rows(rows)
 }
 
-/// Writes stock levels in one statement, whatever the number of products.
+/// Writes stock levels in one statement, whatever the number of products. Through a SQL function
+/// called by a `SELECT`, which diesel prepares once per connection (a raw `UPDATE` it would
+/// prepare again on every call).
 pub(crate) async fn set_stocks(conn: &mut AsyncPgConnection, stocks: &[(ProductId, Stock)]) -> Result<(), Error> {
     if stocks.is_empty() {
         return Ok(());
     }
-    let ids: Vec<i64> = stocks.iter().map(|(id, _)| id.get()).collect();
-    let levels: Vec<i32> = stocks.iter().map(|(_, stock)| stock_column(*stock)).collect::<Result<_, _>>()?;
-    diesel::sql_query(
-        "UPDATE products AS p SET stock = v.stock, updated_at = now() \
-         FROM unnest($1::bigint[], $2::integer[]) AS v (id, stock) \
-         WHERE p.id = v.id",
-    )
-    .bind::<Array<BigInt>, _>(ids)
-    .bind::<Array<Integer>, _>(levels)
-    .execute(conn)
-    .await
-    .or_storage("writing stock levels")?;
+    let (ids, levels) = stock_columns(stocks)?;
+    diesel::select(set_product_stocks(ids, levels)).execute(conn).await.or_storage("writing stock levels")?;
     Ok(())
+}
+
+/// Stock levels as the two arrays the SQL functions take.
+pub(crate) fn stock_columns(stocks: &[(ProductId, Stock)]) -> Result<(Vec<i64>, Vec<i32>), Error> {
+    let ids = stocks.iter().map(|(id, _)| id.get()).collect();
+    let levels = stocks.iter().map(|(_, stock)| stock_column(*stock)).collect::<Result<_, _>>()?;
+    Ok((ids, levels))
 }
 
 /// Applies a bulk load; to be called inside a transaction, which makes it all-or-nothing.

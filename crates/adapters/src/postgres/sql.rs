@@ -3,7 +3,7 @@
 
 use diesel::expression::functions::declare_sql_function;
 use diesel::query_builder::QueryId;
-use diesel::sql_types::{Array, BigInt, Integer, SqlType, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Integer, Nullable, SqlType, Text, Timestamptz};
 
 /// PostgreSQL's `void`: what lock functions return. Only ever executed, never loaded. (Public
 /// only because the declared functions' types name it; the module is private.)
@@ -26,6 +26,30 @@ extern "SQL" {
     /// Expands an array into rows.
     #[sql_name = "unnest"]
     fn unnest_int(values: Array<Integer>) -> Integer;
+
+    /// Writes stock levels, one per product id; returns how many rows it changed
+    /// (migration `2026-12-03-000001`).
+    fn set_product_stocks(ids: Array<BigInt>, stocks: Array<Integer>) -> Integer;
+
+    /// The writes of an order placement in one statement: stock levels, the order, its lines and,
+    /// when `key` is not null, its idempotency key. Returns the order's id and creation time
+    /// (migration `2026-12-03-000001`).
+    #[allow(clippy::too_many_arguments)]
+    fn place_order_rows(
+        stock_ids: Array<BigInt>,
+        stocks: Array<Integer>,
+        status: Text,
+        total_cents: BigInt,
+        customer_id: Nullable<Text>,
+        customer_email: Nullable<Text>,
+        manager_id: Nullable<Text>,
+        line_product_ids: Array<BigInt>,
+        line_quantities: Array<Integer>,
+        line_unit_prices: Array<BigInt>,
+        key_scope: Nullable<Text>,
+        key: Nullable<Text>,
+        key_fingerprint: Nullable<Text>,
+    ) -> Record<(BigInt, Timestamptz)>;
 
     /// The later of two instants.
     #[sql_name = "greatest"]

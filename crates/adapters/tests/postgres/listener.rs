@@ -147,6 +147,32 @@ async fn a_listener_hears_of_every_change_committed_by_another_process_and_of_no
     assert_quiet(&mut events).await;
 }
 
+// A notification in every order made PostgreSQL commit orders one at a time; the stock an order
+// takes shows on other processes through the cache's short lifetime instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn placing_an_order_announces_nothing_while_other_stock_changes_still_do() {
+    use domain::order::{OrderRequest, Quantity, RequestedLine};
+    use domain::ports::OrderRepository;
+    use domain::status::OrderStatus;
+
+    let db = TestDatabase::create().await;
+    let (_listener, mut events) = listen(&db.url);
+    assert_eq!(next_event(&mut events, Duration::from_secs(5)).await, ChangeEvent::Resynced);
+    let other_process = store_for(&db);
+    let product = other_process.create(new_product("Mug")).await.unwrap();
+    assert_eq!(next_event(&mut events, DELIVERY).await, ChangeEvent::Changed);
+
+    let line = RequestedLine { product_id: product.id, quantity: Quantity::new(1).unwrap() };
+    let request = OrderRequest::new(vec![line], None, None, OrderStatus::Pending).unwrap();
+    other_process.place(request, None).await.unwrap();
+    assert_quiet(&mut events).await;
+    assert_eq!(ProductRepository::find(&other_process, product.id).await.unwrap().unwrap().stock.get(), 2);
+
+    let mut conn = AsyncPgConnection::establish(&db.url).await.unwrap();
+    conn.batch_execute(&format!("UPDATE products SET stock = 9 WHERE id = {}", product.id.get())).await.unwrap();
+    assert_eq!(next_event(&mut events, DELIVERY).await, ChangeEvent::Changed);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listener_whose_session_is_killed_reports_the_loss_and_listens_again() {
     let db = TestDatabase::create().await;
