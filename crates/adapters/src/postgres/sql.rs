@@ -3,7 +3,7 @@
 
 use diesel::expression::functions::declare_sql_function;
 use diesel::query_builder::QueryId;
-use diesel::sql_types::{Array, BigInt, Integer, SqlType, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Integer, Nullable, SqlType, Text, Timestamptz};
 
 /// PostgreSQL's `void`: what lock functions return. Only ever executed, never loaded. (Public
 /// only because the declared functions' types name it; the module is private.)
@@ -26,6 +26,10 @@ extern "SQL" {
     /// Expands an array into rows.
     #[sql_name = "unnest"]
     fn unnest_int(values: Array<Integer>) -> Integer;
+
+    /// The size of a listing: exact up to `exact_up_to` rows, estimated past that (migration
+    /// `2026-12-03-170000_listing_totals`). `listing` is constant SQL; `$1` in it is `arg`.
+    fn listing_total(listing: Text, arg: Nullable<Text>, exact_up_to: BigInt) -> BigInt;
 
     /// The later of two instants.
     #[sql_name = "greatest"]
