@@ -50,7 +50,7 @@ INSERT INTO orders (id, status, total_cents, customer_id, created_at)
 SELECT g, 'completed', (101 + g % 1000) + 2 * (101 + (g + 500) % 1000), 'customer ' || g % 5000,
        now() - (:orders - g) * interval '1 second'
 FROM generate_series(1, :orders) AS g;
-SELECT setval(pg_get_serial_sequence('orders', 'id'), :orders) \\g /dev/null
+SELECT setval(pg_get_serial_sequence('orders', 'id'), :orders) \g /dev/null
 INSERT INTO order_lines (order_id, product_id, quantity, unit_price_cents)
 SELECT g, 1 + (g + k * 500) % 1000, 1 + k, 101 + (g + k * 500) % 1000
 FROM generate_series(1, :orders) AS g, generate_series(0, 1) AS k;
