@@ -15,6 +15,8 @@ on_both_backends!(
     invalid_order_bodies_are_400_naming_the_field,
     an_order_reads_back_and_an_unknown_order_is_404,
     orders_are_listed_newest_first_with_pagination,
+    older_orders_are_reached_by_an_after_cursor_from_the_next_link,
+    a_bad_or_mixed_after_cursor_is_400_naming_it,
     completing_an_order_keeps_the_stock_and_cannot_be_undone,
     cancelling_an_order_puts_the_stock_back,
     a_cancellation_that_would_overflow_the_stock_is_400_and_changes_nothing,
@@ -158,6 +160,40 @@ async fn orders_are_listed_newest_first_with_pagination(app: TestApp) {
         .map(|o| o["id"].as_i64().unwrap())
         .collect();
     assert_eq!(rest, vec![ids[0]]);
+}
+
+async fn older_orders_are_reached_by_an_after_cursor_from_the_next_link(app: TestApp) {
+    let mug = app.product("Mug", 1.0, 10).await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(body(app.post("/orders", &order(&[(mug, 1)])).await).await["id"].as_i64().unwrap());
+    }
+    let response = app.get("/orders?per_page=2").await;
+    let link = response.headers()["link"].to_str().unwrap().to_owned();
+    let next = format!("/orders?after={}&per_page=2", ids[3]);
+    assert!(link.contains(&format!("<{next}>; rel=\"next\"")), "{link}");
+
+    let response = app.get(&next).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-total-count"], "5");
+    let link = response.headers()["link"].to_str().unwrap().to_owned();
+    assert!(link.contains(&format!("</orders?after={}&per_page=2>; rel=\"next\"", ids[1])), "{link}");
+    let page = body(response).await;
+    let listed: Vec<i64> = page.as_array().unwrap().iter().map(|o| o["id"].as_i64().unwrap()).collect();
+    assert_eq!(listed, vec![ids[2], ids[1]]);
+    assert_eq!(page[0]["products"][0]["product_id"], mug);
+
+    let response = app.get(&format!("/orders?after={}&limit=2", ids[1])).await;
+    assert!(!response.headers()["link"].to_str().unwrap().contains("rel=\"next\""));
+    let listed: Vec<i64> = body(response).await.as_array().unwrap().iter().map(|o| o["id"].as_i64().unwrap()).collect();
+    assert_eq!(listed, vec![ids[0]]);
+}
+
+async fn a_bad_or_mixed_after_cursor_is_400_naming_it(app: TestApp) {
+    for query in ["after=0", "after=-5", "after=1.5", "after=", "after=2&page=1", "after=2&skip=4"] {
+        let details = expect_error(app.get(&format!("/orders?{query}")).await, 400, "INVALID_REQUEST").await;
+        assert!(details.get("after").is_some(), "{query}: {details}");
+    }
 }
 
 async fn completing_an_order_keeps_the_stock_and_cannot_be_undone(app: TestApp) {

@@ -23,6 +23,7 @@ on_both_backends!(
     an_unknown_product_is_404_and_a_malformed_id_is_400,
     listing_is_paginated_by_page_with_total_and_links,
     listing_is_paginated_by_skip_and_limit,
+    following_next_links_walks_the_listing_by_cursor,
     bad_pagination_values_are_400_naming_the_parameter,
     in_stock_true_lists_only_products_with_stock,
     trailing_slashes_are_answered_directly_without_redirect,
@@ -202,8 +203,9 @@ async fn an_unknown_product_is_404_and_a_malformed_id_is_400(app: TestApp) {
 }
 
 async fn listing_is_paginated_by_page_with_total_and_links(app: TestApp) {
+    let mut ids = Vec::new();
     for n in 0..5 {
-        app.product(&format!("p{n}"), 1.0, 1).await;
+        ids.push(app.product(&format!("p{n}"), 1.0, 1).await);
     }
     let response = app.get("/products?page=2&per_page=2").await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -211,7 +213,8 @@ async fn listing_is_paginated_by_page_with_total_and_links(app: TestApp) {
     let link = response.headers()["link"].to_str().unwrap().to_owned();
     assert!(link.contains("</products?page=1&per_page=2>; rel=\"first\""), "{link}");
     assert!(link.contains("</products?page=1&per_page=2>; rel=\"prev\""), "{link}");
-    assert!(link.contains("</products?page=3&per_page=2>; rel=\"next\""), "{link}");
+    // `next` is a cursor, so following it costs the same however deep.
+    assert!(link.contains(&format!("</products?after={}&per_page=2>; rel=\"next\"", ids[3])), "{link}");
     assert!(link.contains("</products?page=3&per_page=2>; rel=\"last\""), "{link}");
     let page = body(response).await;
     let names: Vec<&str> = page.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
@@ -231,6 +234,50 @@ async fn listing_is_paginated_by_skip_and_limit(app: TestApp) {
     assert_eq!(names, vec!["p3", "p4"]);
 }
 
+/// The `next` link of any page, whatever style it was asked in, is an `after` cursor.
+fn next_link(response: &reqwest::Response) -> Option<String> {
+    let link = response.headers()["link"].to_str().unwrap();
+    link.split(", ").find(|l| l.ends_with("rel=\"next\"")).map(|l| {
+        let target = &l[l.find('<').unwrap() + 1..l.find('>').unwrap()];
+        assert!(target.contains("after="), "{link}");
+        target.to_owned()
+    })
+}
+
+async fn following_next_links_walks_the_listing_by_cursor(app: TestApp) {
+    let mut ids = Vec::new();
+    for n in 0..7 {
+        ids.push(app.product(&format!("p{n}"), 1.0, if n == 2 { 0 } else { 1 }).await);
+    }
+    app.delete(&format!("/products/{}", ids[4])).await;
+
+    let mut seen = Vec::new();
+    let mut next = Some("/products?per_page=2".to_owned());
+    while let Some(path) = next {
+        let response = app.get(&path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.headers()["x-total-count"], "6", "{path}");
+        next = next_link(&response);
+        seen.extend(body(response).await.as_array().unwrap().iter().map(|p| p["id"].as_i64().unwrap()));
+    }
+    assert_eq!(seen, vec![ids[0], ids[1], ids[2], ids[3], ids[5], ids[6]]);
+
+    // A cursor page by hand, with the filter kept in its links and `limit` as its size.
+    let response = app.get(&format!("/products?in_stock=true&after={}&limit=2", ids[1])).await;
+    let link = response.headers()["link"].to_str().unwrap().to_owned();
+    assert!(link.contains("</products?in_stock=true&skip=0&limit=2>; rel=\"first\""), "{link}");
+    assert!(link.contains(&format!("</products?in_stock=true&after={}&limit=2>; rel=\"next\"", ids[5])), "{link}");
+    assert!(!link.contains("rel=\"prev\""), "{link}");
+    let listed: Vec<i64> = body(response).await.as_array().unwrap().iter().map(|p| p["id"].as_i64().unwrap()).collect();
+    assert_eq!(listed, vec![ids[3], ids[5]]);
+
+    // Past the end: an empty page without a next link; an unused id is a fine cursor.
+    let response = app.get(&format!("/products?after={}", ids[6])).await;
+    assert!(next_link(&response).is_none());
+    assert_eq!(body(response).await, json!([]));
+    assert_eq!(body(app.get("/products?after=999999").await).await, json!([]));
+}
+
 async fn bad_pagination_values_are_400_naming_the_parameter(app: TestApp) {
     for (query, field) in [
         ("page=0", "page"),
@@ -240,6 +287,12 @@ async fn bad_pagination_values_are_400_naming_the_parameter(app: TestApp) {
         ("skip=-1", "skip"),
         ("limit=501", "limit"),
         ("in_stock=maybe", "in_stock"),
+        ("after=0", "after"),
+        ("after=-1", "after"),
+        ("after=abc", "after"),
+        ("after=9007199254740992", "after"),
+        ("after=1&page=2", "after"),
+        ("after=1&skip=0", "after"),
     ] {
         let details = expect_error(app.get(&format!("/products?{query}")).await, 400, "INVALID_REQUEST").await;
         assert!(details.get(field).is_some(), "{query}: {details}");

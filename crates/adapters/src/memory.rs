@@ -4,6 +4,7 @@
 //! another: there is only one lock to take. No lock is held across an `.await`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ops::Bound::{Excluded, Unbounded};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
@@ -13,7 +14,7 @@ use domain::audit::AuditRecord;
 use domain::ids::{OrderId, ProductId};
 use domain::inventory::{InventoryAction, InventoryBatch, plan_inventory};
 use domain::order::{Idempotency, KeyRecord, Order, OrderRequest, Placement, price_order, stock_after_transition};
-use domain::page::{Page, PageRequest};
+use domain::page::{Page, PageRequest, PageStart};
 use domain::ports::{AuditLog, HealthCheck, OrderRepository, ProductRepository, RateCounter};
 use domain::product::{ManagerId, NewProduct, Product, ProductChanges, ProductFilter, Stock};
 use domain::status::OrderStatus;
@@ -107,12 +108,40 @@ impl MemoryStore {
     }
 }
 
-fn slice<T: Clone>(items: impl Iterator<Item = T>, page: PageRequest) -> Page<T> {
-    let all: Vec<T> = items.collect();
-    let total = all.len() as u64;
-    let start = usize::try_from(page.offset).unwrap_or(usize::MAX).min(all.len());
-    let items = all.into_iter().skip(start).take(page.limit as usize).collect();
-    Page { items, total }
+/// The first `limit` items of `rest`, and whether any follow.
+fn take_page<T>(rest: impl Iterator<Item = T>, limit: u32) -> (Vec<T>, bool) {
+    let limit = limit as usize;
+    let mut items: Vec<T> = rest.take(limit.saturating_add(1)).collect();
+    let more = items.len() > limit;
+    items.truncate(limit);
+    (items, more)
+}
+
+/// The keys past a keyset cursor, in ascending order, found by a range lookup. `None` when no key
+/// can follow it.
+fn keys_after<K: Ord, V>(
+    map: &BTreeMap<K, V>,
+    after: i64,
+    key: impl Fn(i64) -> Result<K, domain::InvalidValue>,
+) -> Option<std::collections::btree_map::Range<'_, K, V>> {
+    match key(after) {
+        Ok(after) => Some(map.range((Excluded(after), Unbounded))),
+        Err(_) if after < 1 => Some(map.range(..)),
+        Err(_) => None,
+    }
+}
+
+/// The keys before a keyset cursor, in ascending order. `None` when no key can precede it.
+fn keys_before<K: Ord, V>(
+    map: &BTreeMap<K, V>,
+    before: i64,
+    key: impl Fn(i64) -> Result<K, domain::InvalidValue>,
+) -> Option<std::collections::btree_map::Range<'_, K, V>> {
+    match key(before) {
+        Ok(before) => Some(map.range(..before)),
+        Err(_) if before < 1 => None,
+        Err(_) => Some(map.range(..)),
+    }
 }
 
 #[async_trait]
@@ -127,7 +156,19 @@ impl ProductRepository for MemoryStore {
 
     async fn list(&self, filter: ProductFilter, page: PageRequest) -> Result<Page<Product>, Error> {
         let state = self.read();
-        Ok(slice(state.products.values().filter(|p| filter.matches(p)).cloned(), page))
+        let listed = |p: &&Product| filter.matches(p);
+        let total = state.products.values().filter(listed).count() as u64;
+        let (items, more) = match page.start {
+            PageStart::Offset(offset) => take_page(
+                state.products.values().filter(listed).skip(usize::try_from(offset).unwrap_or(usize::MAX)),
+                page.limit,
+            ),
+            PageStart::After(after) => match keys_after(&state.products, after, ProductId::new) {
+                Some(rest) => take_page(rest.map(|(_, p)| p).filter(listed), page.limit),
+                None => (Vec::new(), false),
+            },
+        };
+        Ok(Page { items: items.into_iter().cloned().collect(), total, more })
     }
 
     async fn update(&self, id: ProductId, changes: ProductChanges) -> Result<Product, Error> {
@@ -203,7 +244,18 @@ impl OrderRepository for MemoryStore {
     }
 
     async fn list(&self, page: PageRequest) -> Result<Page<Order>, Error> {
-        Ok(slice(self.read().orders.values().rev().cloned(), page))
+        let state = self.read();
+        let total = state.orders.len() as u64;
+        let (items, more) = match page.start {
+            PageStart::Offset(offset) => {
+                take_page(state.orders.values().rev().skip(usize::try_from(offset).unwrap_or(usize::MAX)), page.limit)
+            }
+            PageStart::After(after) => match keys_before(&state.orders, after, OrderId::new) {
+                Some(older) => take_page(older.rev().map(|(_, o)| o), page.limit),
+                None => (Vec::new(), false),
+            },
+        };
+        Ok(Page { items: items.into_iter().cloned().collect(), total, more })
     }
 
     async fn change_status(&self, id: OrderId, status: OrderStatus) -> Result<Order, Error> {

@@ -130,6 +130,8 @@ contract!(
     an_idempotency_key_with_another_fingerprint_is_refused,
     cancelling_restocks_and_a_second_transition_is_refused,
     orders_list_newest_first_with_a_total,
+    products_page_by_cursor_after_the_last_id_seen,
+    orders_page_by_cursor_older_than_the_last_id_seen,
     sixty_four_tasks_racing_for_ten_units_place_exactly_ten_orders,
     multi_product_orders_in_shuffled_order_never_deadlock,
     stock_plus_ordered_units_stays_what_was_stocked_under_concurrent_orders_and_cancels,
@@ -226,7 +228,7 @@ async fn listing_filters_and_pages_with_a_total(s: Subject) {
         ..Default::default()
     };
     assert_eq!(ids(s.products.list(m2, PageRequest::ALL).await.unwrap()), vec![c]);
-    let page = s.products.list(for_sale, PageRequest { offset: 1, limit: 1 }).await.unwrap();
+    let page = s.products.list(for_sale, PageRequest::offset(1, 1)).await.unwrap();
     assert_eq!((ids(page.clone()), page.total), (vec![b], 3));
 }
 
@@ -262,6 +264,10 @@ async fn every_listing_holds_exactly_the_products_its_filter_matches(s: Subject)
                 let listed_ids: Vec<ProductId> = listed.items.iter().map(|p| p.id).collect();
                 assert_eq!(listed_ids, expected, "{filter:?}");
                 assert_eq!(listed.total, expected.len() as u64, "{filter:?}");
+                // A page that does not reach the end: the total is counted, not seen.
+                let first = s.products.list(filter.clone(), PageRequest::offset(0, 1)).await.unwrap();
+                assert_eq!(first.total, expected.len() as u64, "counted, {filter:?}");
+                assert_eq!(first.more, expected.len() > 1, "{filter:?}");
             }
         }
     }
@@ -431,10 +437,56 @@ async fn orders_list_newest_first_with_a_total(s: Subject) {
     for _ in 0..3 {
         ids.push(s.orders.place(request(&[(mug, 1)]), None).await.unwrap().order.id);
     }
-    let page = s.orders.list(PageRequest { offset: 0, limit: 2 }).await.unwrap();
+    let page = s.orders.list(PageRequest::offset(0, 2)).await.unwrap();
     assert_eq!(page.total, 3);
     assert_eq!(page.items.iter().map(|o| o.id).collect::<Vec<_>>(), vec![ids[2], ids[1]]);
     assert_eq!(page.items[0].lines.len(), 1);
+}
+
+async fn products_page_by_cursor_after_the_last_id_seen(s: Subject) {
+    let mut ids = Vec::new();
+    for n in 0..7 {
+        ids.push(s.add(&format!("p{n}"), "1", if n == 3 { 0 } else { 1 }).await);
+    }
+    s.products.discontinue(ids[1], None).await.unwrap();
+    let for_sale = ProductFilter { for_sale_only: true, ..Default::default() };
+    let listed = |page: &domain::Page<domain::product::Product>| page.items.iter().map(|p| p.id).collect::<Vec<_>>();
+
+    let first = s.products.list(for_sale.clone(), PageRequest::offset(0, 2)).await.unwrap();
+    assert_eq!((listed(&first), first.total, first.more), (vec![ids[0], ids[2]], 6, true));
+    let second = s.products.list(for_sale.clone(), PageRequest::after(ids[2].get(), 2)).await.unwrap();
+    assert_eq!((listed(&second), second.total, second.more), (vec![ids[3], ids[4]], 6, true));
+    let last = s.products.list(for_sale.clone(), PageRequest::after(ids[4].get(), 2)).await.unwrap();
+    assert_eq!((listed(&last), last.more), (vec![ids[5], ids[6]], false));
+    assert!(s.products.list(for_sale.clone(), PageRequest::after(ids[6].get(), 2)).await.unwrap().items.is_empty());
+
+    // The cursor need not be listed itself: a discontinued product, or an id never used.
+    let past_gone = s.products.list(for_sale.clone(), PageRequest::after(ids[1].get(), 1)).await.unwrap();
+    assert_eq!(listed(&past_gone), vec![ids[2]]);
+    let in_stock = ProductFilter { in_stock_only: true, ..for_sale };
+    let past_empty = s.products.list(in_stock, PageRequest::after(ids[2].get(), 2)).await.unwrap();
+    assert_eq!((listed(&past_empty), past_empty.total), (vec![ids[4], ids[5]], 5));
+    let beyond = s.products.list(ProductFilter::default(), PageRequest::after(domain::ids::MAX_ID, 5)).await.unwrap();
+    assert!(beyond.items.is_empty() && !beyond.more);
+}
+
+async fn orders_page_by_cursor_older_than_the_last_id_seen(s: Subject) {
+    let mug = s.add("Mug", "1", 10).await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(s.orders.place(request(&[(mug, 1)]), None).await.unwrap().order.id);
+    }
+    let listed = |page: &domain::Page<domain::order::Order>| page.items.iter().map(|o| o.id).collect::<Vec<_>>();
+    let first = s.orders.list(PageRequest::offset(0, 2)).await.unwrap();
+    assert_eq!((listed(&first), first.total, first.more), (vec![ids[4], ids[3]], 5, true));
+    let second = s.orders.list(PageRequest::after(ids[3].get(), 2)).await.unwrap();
+    assert_eq!((listed(&second), second.total, second.more), (vec![ids[2], ids[1]], 5, true));
+    assert_eq!(second.items[0].lines.len(), 1, "lines come with every order");
+    let last = s.orders.list(PageRequest::after(ids[1].get(), 2)).await.unwrap();
+    assert_eq!((listed(&last), last.more), (vec![ids[0]], false));
+    assert!(s.orders.list(PageRequest::after(ids[0].get(), 2)).await.unwrap().items.is_empty());
+    let newer_than_all = s.orders.list(PageRequest::after(domain::ids::MAX_ID, 2)).await.unwrap();
+    assert_eq!(listed(&newer_than_all), vec![ids[4], ids[3]]);
 }
 
 async fn sixty_four_tasks_racing_for_ten_units_place_exactly_ten_orders(s: Subject) {

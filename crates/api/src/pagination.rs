@@ -1,8 +1,10 @@
-//! Listing pagination on the wire: `page`/`per_page` or `skip`/`limit` in, `X-Total-Count`
-//! and an RFC 8288 `Link` header out.
+//! Listing pagination on the wire: `page`/`per_page`, `skip`/`limit` or an `after` cursor in,
+//! `X-Total-Count` and an RFC 8288 `Link` header out. Every `next` link is a cursor, so following
+//! links costs the same however deep.
 
 use actix_web::HttpResponseBuilder;
 use domain::PageRequest;
+use domain::ids::MAX_ID;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -11,18 +13,29 @@ use crate::extract::QueryValue;
 
 /// How the caller asked to paginate, kept so links answer in the same terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Paging {
-    /// `page` (from 1) and `per_page`.
-    Pages { page: u64, per_page: u32 },
-    /// `skip` and `limit`.
-    Offsets { skip: u64, limit: u32 },
+pub struct Paging {
+    start: Start,
+    size: u32,
+    /// Whether the size came as `limit` (with `skip`) rather than `per_page` (with `page`).
+    by_limit: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// `page`, from 1.
+    Page(u64),
+    /// `skip`.
+    Skip(u64),
+    /// `after`: the last id of the previous page.
+    After(i64),
 }
 
 /// The pagination parameters of a listing's query string, as parsed and as documented.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// Page number, from 1 (default 1).
+    /// Page number, from 1 (default 1). Deep pages cost more than the first; the `next` link
+    /// (an `after` cursor) does not.
     #[param(value_type = Option<u64>, minimum = 1, maximum = 4294967295_i64)]
     page: Option<QueryValue<u64>>,
     /// Page size, 1..=500 (default 50).
@@ -31,16 +44,22 @@ pub struct PageQuery {
     /// Items to skip (instead of `page`).
     #[param(value_type = Option<u64>, minimum = 0, maximum = 9223372036854775807_i64)]
     skip: Option<QueryValue<u64>>,
-    /// Page size with `skip`, 1..=500.
+    /// Page size with `skip` or `after`, 1..=500.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
     limit: Option<QueryValue<u64>>,
+    /// Keyset cursor: the id of the last item of the previous page (products ascend by id, orders
+    /// descend); the page holds the items that follow it. Costs what the first page costs however
+    /// deep; `next` links use it. Not with `page` or `skip`; the size comes from `per_page` or
+    /// `limit`.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 9007199254740991_i64)]
+    after: Option<QueryValue<u64>>,
 }
 
 impl Paging {
     /// Checks the pagination parameters of a query.
     ///
     /// # Errors
-    /// 400 naming each bad parameter, or both styles mixed.
+    /// 400 naming each bad parameter, both size styles mixed, or `after` with `page` or `skip`.
     pub fn from_query(query: &PageQuery) -> Result<Self, ApiError> {
         let mut errors = FieldErrors::new();
         let mut number = |key: &str, value: &Option<QueryValue<u64>>, min: u64, max: u64| -> Option<u64> {
@@ -61,69 +80,83 @@ impl Paging {
         let per_page = number("per_page", &query.per_page, 1, max);
         let skip = number("skip", &query.skip, 0, i64::MAX as u64);
         let limit = number("limit", &query.limit, 1, max);
+        let after = number("after", &query.after, 1, MAX_ID as u64);
         let pages = query.page.is_some() || query.per_page.is_some();
         let offsets = query.skip.is_some() || query.limit.is_some();
         if pages && offsets {
             errors.add("query", "use either page/per_page or skip/limit, not both");
+        }
+        if query.after.is_some() && (query.page.is_some() || query.skip.is_some()) {
+            errors.add("after", "cannot be combined with page or skip");
         }
         if !errors.is_empty() {
             return Err(ApiError::invalid(&errors));
         }
         let default = u64::from(PageRequest::DEFAULT_LIMIT);
         let narrow = |n: u64| u32::try_from(n).unwrap_or(PageRequest::MAX_LIMIT);
-        Ok(if offsets {
-            Self::Offsets { skip: skip.unwrap_or(0), limit: narrow(limit.unwrap_or(default)) }
-        } else {
-            Self::Pages { page: page.unwrap_or(1), per_page: narrow(per_page.unwrap_or(default)) }
-        })
+        let size = narrow(limit.or(per_page).unwrap_or(default));
+        let start = match (after, skip) {
+            (Some(after), _) => Start::After(i64::try_from(after).unwrap_or(MAX_ID)),
+            (None, Some(skip)) => Start::Skip(skip),
+            (None, None) if offsets => Start::Skip(0),
+            (None, None) => Start::Page(page.unwrap_or(1)),
+        };
+        Ok(Self { start, size, by_limit: offsets })
     }
 
     /// The slice to ask storage for.
     pub fn request(self) -> PageRequest {
-        match self {
-            Self::Pages { page, per_page } => {
-                PageRequest { offset: (page - 1).saturating_mul(u64::from(per_page)), limit: per_page }
-            }
-            Self::Offsets { skip, limit } => PageRequest { offset: skip, limit },
+        match self.start {
+            Start::Page(page) => PageRequest::offset((page - 1).saturating_mul(u64::from(self.size)), self.size),
+            Start::Skip(skip) => PageRequest::offset(skip, self.size),
+            Start::After(after) => PageRequest::after(after, self.size),
         }
     }
 
-    /// Adds `X-Total-Count` and `Link` to a listing response. `path` is the listing's path and
-    /// `extra` the non-pagination query parameters to keep in every link.
-    pub fn write_headers(self, response: &mut HttpResponseBuilder, total: u64, path: &str, extra: &[(&str, String)]) {
-        let link = |params: &[(&str, String)]| {
+    /// Adds `X-Total-Count` and `Link` to a listing response. `more` says whether items follow
+    /// this page and `last_id` is the id of its last item: `next` is the cursor after it. `path`
+    /// is the listing's path and `extra` the non-pagination query parameters to keep in every link.
+    pub fn write_headers(
+        self,
+        response: &mut HttpResponseBuilder,
+        total: u64,
+        more: bool,
+        last_id: Option<i64>,
+        path: &str,
+        extra: &[(&str, String)],
+    ) {
+        let link = |params: &[(&str, String)], rel: &str| {
             let query = serde_urlencoded::to_string(extra.iter().chain(params).collect::<Vec<_>>()).unwrap_or_default();
-            format!("<{path}?{query}>")
+            format!("<{path}?{query}>; rel=\"{rel}\"")
         };
+        let size = u64::from(self.size);
+        let size_param =
+            if self.by_limit { ("limit", self.size.to_string()) } else { ("per_page", self.size.to_string()) };
+        // Positions in the caller's own terms: page numbers, or offsets.
+        let at = |offset: u64, rel: &str| {
+            if self.by_limit {
+                link(&[("skip", offset.to_string()), size_param.clone()], rel)
+            } else {
+                link(&[("page", (offset / size + 1).to_string()), size_param.clone()], rel)
+            }
+        };
+        let last = total.saturating_sub(1) / size * size;
         let mut links = Vec::with_capacity(4);
-        match self {
-            Self::Pages { page, per_page } => {
-                let size = u64::from(per_page);
-                let last = total.div_ceil(size).max(1);
-                let at = |p: u64| link(&[("page", p.to_string()), ("per_page", per_page.to_string())]);
-                links.push(format!("{}; rel=\"first\"", at(1)));
-                if page > 1 {
-                    links.push(format!("{}; rel=\"prev\"", at((page - 1).min(last))));
-                }
-                if page < last {
-                    links.push(format!("{}; rel=\"next\"", at(page + 1)));
-                }
-                links.push(format!("{}; rel=\"last\"", at(last)));
-            }
-            Self::Offsets { skip, limit } => {
-                let size = u64::from(limit);
-                let last = total.saturating_sub(1) / size * size;
-                let at = |s: u64| link(&[("skip", s.to_string()), ("limit", limit.to_string())]);
-                links.push(format!("{}; rel=\"first\"", at(0)));
-                if skip > 0 {
-                    links.push(format!("{}; rel=\"prev\"", at(skip.saturating_sub(size).min(last))));
-                }
-                if skip.saturating_add(size) < total {
-                    links.push(format!("{}; rel=\"next\"", at(skip + size)));
-                }
-                links.push(format!("{}; rel=\"last\"", at(last)));
-            }
+        links.push(at(0, "first"));
+        // A cursor page knows no position, and keyset pages only go forward: `first` goes back.
+        let offset = match self.start {
+            Start::Page(page) => Some((page - 1).saturating_mul(size)),
+            Start::Skip(skip) => Some(skip),
+            Start::After(_) => None,
+        };
+        if let Some(offset) = offset.filter(|&offset| offset > 0) {
+            let prev = if self.by_limit { offset.saturating_sub(size) } else { offset - size };
+            links.push(at(prev.min(last), "prev"));
         }
+        if let (true, Some(last_id)) = (more, last_id) {
+            links.push(link(&[("after", last_id.to_string()), size_param.clone()], "next"));
+        }
+        links.push(at(last, "last"));
         response.insert_header(("X-Total-Count", total.to_string()));
         response.insert_header((actix_web::http::header::LINK, links.join(", ")));
     }
@@ -137,29 +170,29 @@ mod tests {
         serde_urlencoded::from_str(query).unwrap()
     }
 
-    fn link_header(paging: Paging, total: u64) -> String {
+    fn paging(query: &str) -> Paging {
+        Paging::from_query(&pairs(query)).unwrap()
+    }
+
+    fn link_header(paging: Paging, total: u64, more: bool, last_id: i64) -> String {
         let mut response = actix_web::HttpResponse::Ok();
-        paging.write_headers(&mut response, total, "/products", &[]);
+        paging.write_headers(&mut response, total, more, Some(last_id), "/products", &[]);
         let response = response.finish();
         response.headers().get("link").unwrap().to_str().unwrap().to_owned()
     }
 
     #[test]
     fn defaults_to_the_first_page_of_fifty() {
-        let paging = Paging::from_query(&PageQuery::default()).unwrap();
-        assert_eq!(paging.request(), PageRequest { offset: 0, limit: 50 });
+        assert_eq!(Paging::from_query(&PageQuery::default()).unwrap().request(), PageRequest::offset(0, 50));
     }
 
     #[test]
-    fn pages_and_offsets_both_map_to_a_slice() {
-        assert_eq!(
-            Paging::from_query(&pairs("page=3&per_page=10")).unwrap().request(),
-            PageRequest { offset: 20, limit: 10 }
-        );
-        assert_eq!(
-            Paging::from_query(&pairs("skip=5&limit=2")).unwrap().request(),
-            PageRequest { offset: 5, limit: 2 }
-        );
+    fn pages_offsets_and_cursors_each_map_to_a_slice() {
+        assert_eq!(paging("page=3&per_page=10").request(), PageRequest::offset(20, 10));
+        assert_eq!(paging("skip=5&limit=2").request(), PageRequest::offset(5, 2));
+        assert_eq!(paging("after=7&per_page=3").request(), PageRequest::after(7, 3));
+        assert_eq!(paging("after=7&limit=4").request(), PageRequest::after(7, 4));
+        assert_eq!(paging("after=7").request(), PageRequest::after(7, 50));
     }
 
     #[test]
@@ -170,6 +203,12 @@ mod tests {
             ("limit=0", "limit"),
             ("skip=-1", "skip"),
             ("page=x", "page"),
+            ("after=0", "after"),
+            ("after=-3", "after"),
+            ("after=x", "after"),
+            ("after=9007199254740992", "after"),
+            ("after=3&page=2", "after"),
+            ("after=3&skip=0", "after"),
         ] {
             let err = Paging::from_query(&pairs(query)).unwrap_err();
             assert!(err.body()["error"]["details"].get(field).is_some(), "{query}");
@@ -178,19 +217,32 @@ mod tests {
     }
 
     #[test]
-    fn links_name_first_prev_next_and_last() {
-        let header = link_header(Paging::Pages { page: 2, per_page: 10 }, 35);
-        assert!(header.contains("</products?page=1&per_page=10>; rel=\"first\""));
-        assert!(header.contains("</products?page=1&per_page=10>; rel=\"prev\""));
-        assert!(header.contains("</products?page=3&per_page=10>; rel=\"next\""));
-        assert!(header.contains("</products?page=4&per_page=10>; rel=\"last\""));
+    fn links_name_first_prev_next_and_last_and_next_is_a_cursor() {
+        let header = link_header(paging("page=2&per_page=10"), 35, true, 20);
+        assert!(header.contains("</products?page=1&per_page=10>; rel=\"first\""), "{header}");
+        assert!(header.contains("</products?page=1&per_page=10>; rel=\"prev\""), "{header}");
+        assert!(header.contains("</products?after=20&per_page=10>; rel=\"next\""), "{header}");
+        assert!(header.contains("</products?page=4&per_page=10>; rel=\"last\""), "{header}");
+        let header = link_header(paging("skip=10&limit=10"), 35, true, 20);
+        assert!(header.contains("</products?skip=0&limit=10>; rel=\"prev\""), "{header}");
+        assert!(header.contains("</products?after=20&limit=10>; rel=\"next\""), "{header}");
+        assert!(header.contains("</products?skip=30&limit=10>; rel=\"last\""), "{header}");
+    }
+
+    #[test]
+    fn a_cursor_page_links_forward_and_back_to_the_first() {
+        let header = link_header(paging("after=20&per_page=10"), 35, true, 30);
+        assert!(header.contains("</products?page=1&per_page=10>; rel=\"first\""), "{header}");
+        assert!(!header.contains("prev"), "{header}");
+        assert!(header.contains("</products?after=30&per_page=10>; rel=\"next\""), "{header}");
+        assert!(header.contains("</products?page=4&per_page=10>; rel=\"last\""), "{header}");
     }
 
     #[test]
     fn the_first_and_last_pages_have_no_prev_or_next() {
-        let header = link_header(Paging::Pages { page: 1, per_page: 50 }, 0);
+        let header = link_header(paging("page=1&per_page=50"), 0, false, 1);
         assert!(!header.contains("prev") && !header.contains("next"));
-        let header = link_header(Paging::Offsets { skip: 20, limit: 10 }, 25);
+        let header = link_header(paging("skip=20&limit=10"), 25, false, 5);
         assert!(header.contains("skip=10&limit=10>; rel=\"prev\""));
         assert!(!header.contains("next"));
         assert!(header.contains("skip=20&limit=10>; rel=\"last\""));

@@ -17,5 +17,5 @@ pub mod validation;
 
 pub use error::{Error, Violation};
 pub use money::Money;
-pub use page::{Page, PageRequest};
+pub use page::{Page, PageRequest, PageStart};
 pub use validation::InvalidValue;

@@ -32,7 +32,8 @@ pub trait ProductRepository: Send + Sync + 'static {
     /// Only the storage failures common to every port.
     async fn find(&self, id: ProductId) -> Result<Option<Product>, Error>;
 
-    /// The products matching `filter`, by ascending id, sliced by `page`.
+    /// The products matching `filter`, by ascending id, sliced by `page`: a
+    /// [`crate::page::PageStart::After`] slice holds the products with a greater id.
     ///
     /// # Errors
     /// Only the storage failures common to every port.
@@ -80,7 +81,8 @@ pub trait OrderRepository: Send + Sync + 'static {
     /// Only the storage failures common to every port.
     async fn find(&self, id: OrderId) -> Result<Option<Order>, Error>;
 
-    /// Orders, newest first, sliced by `page`.
+    /// Orders, newest first (by descending id), sliced by `page`: a
+    /// [`crate::page::PageStart::After`] slice holds the orders with a smaller id.
     ///
     /// # Errors
     /// Only the storage failures common to every port.

@@ -10,15 +10,15 @@ use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use domain::Error;
 use domain::ids::OrderId;
 use domain::order::{Idempotency, KeyRecord, Order, OrderRequest, Placement, price_order, stock_after_transition};
-use domain::page::{Page, PageRequest};
+use domain::page::{Page, PageRequest, PageStart};
 use domain::ports::OrderRepository;
 use domain::product::ManagerId;
 use domain::status::OrderStatus;
 
 use super::PgStore;
 use super::error::{QueryResultExt as _, TxError};
-use super::models::{OrderLineRow, OrderRow, count_of, order_from_rows, quantity_column};
-use super::products::{lock_products, offset_limit, set_stocks, stock_columns};
+use super::models::{OrderLineRow, OrderRow, order_from_rows, quantity_column};
+use super::products::{listing_total_of, lock_products, set_stocks, split_more, stock_columns};
 use super::schema::{idempotency_keys, order_lines, orders};
 use super::sql::{hashtext, lock_namespace, pg_advisory_xact_lock, place_order_rows};
 
@@ -60,22 +60,20 @@ pub(crate) async fn find_order(conn: &mut AsyncPgConnection, id: OrderId) -> Res
     order_from_rows(row, lines).map(Some)
 }
 
-/// A page of orders, newest first, and how many there are in all.
+/// A page of orders, newest first, and how many there are in all. A keyset page starts at the
+/// first id below the cursor, found in the primary key, however deep.
 pub(crate) async fn list_orders(conn: &mut AsyncPgConnection, page: PageRequest) -> Result<Page<Order>, Error> {
-    let total: i64 = orders::table.count().get_result(conn).await.or_storage("counting orders")?;
-    let total = count_of(total)?;
-    if page.offset >= total || page.limit == 0 {
-        return Ok(Page { items: Vec::new(), total });
-    }
-    let (offset, limit) = offset_limit(page);
-    let rows = orders::table
-        .select(OrderRow::as_select())
-        .order(orders::id.desc())
-        .offset(offset)
-        .limit(limit)
-        .load(conn)
-        .await
-        .or_storage("listing orders")?;
+    let mut query = orders::table.select(OrderRow::as_select()).order(orders::id.desc()).into_boxed();
+    query = match page.start {
+        PageStart::Offset(offset) => query.offset(i64::try_from(offset).unwrap_or(i64::MAX)),
+        PageStart::After(after) => query.filter(orders::id.lt(after)),
+    };
+    let rows = query.limit(i64::from(page.limit) + 1).load(conn).await.or_storage("listing orders")?;
+    let (rows, more) = split_more(rows, page.limit);
+    let total = match page.total_from_slice(rows.len(), more) {
+        Some(total) => total,
+        None => listing_total_of(conn, "SELECT 1 FROM orders".to_owned(), None).await?,
+    };
     let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
     let mut lines = load_lines(conn, &ids).await?;
     let items = rows
@@ -85,7 +83,7 @@ pub(crate) async fn list_orders(conn: &mut AsyncPgConnection, page: PageRequest)
             order_from_rows(row, order_lines)
         })
         .collect::<Result<_, _>>()?;
-    Ok(Page { items, total })
+    Ok(Page { items, total, more })
 }
 
 /// Places an order; to be called inside a transaction, which makes it all-or-nothing.
@@ -216,7 +214,7 @@ impl OrderRepository for PgStore {
         find_order(&mut conn, id).await
     }
 
-    #[tracing::instrument(name = "pg.orders.list", skip_all, fields(offset = page.offset, limit = page.limit))]
+    #[tracing::instrument(name = "pg.orders.list", skip_all, fields(start = ?page.start, limit = page.limit))]
     async fn list(&self, page: PageRequest) -> Result<Page<Order>, Error> {
         let mut conn = self.connection().await?;
         list_orders(&mut conn, page).await

@@ -11,7 +11,7 @@ use diesel::sql_types::{Array, BigInt, Integer, Text};
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use domain::ids::ProductId;
 use domain::inventory::{InventoryAction, InventoryBatch, plan_inventory};
-use domain::page::{Page, PageRequest};
+use domain::page::{Page, PageRequest, PageStart};
 use domain::ports::ProductRepository;
 use domain::product::{InventoryStatus, ManagerId, NewProduct, Product, ProductChanges, ProductFilter, Stock};
 use domain::{Error, Money};
@@ -20,7 +20,7 @@ use super::PgStore;
 use super::error::{QueryResultExt as _, TxError};
 use super::models::{NewProductRow, ProductChangeset, ProductRow, count_of, products_from_rows, stock_column};
 use super::schema::products;
-use super::sql::{hashtext, lock_namespace, pg_advisory_xact_lock, set_product_stocks};
+use super::sql::{hashtext, listing_total, lock_namespace, pg_advisory_xact_lock, set_product_stocks};
 
 /// Attempts at an automatic id before giving up: each failed one moves the sequence past every
 /// id taken, so a second attempt only fails if ids are being taken explicitly right then.
@@ -129,33 +129,81 @@ fn filtered(filter: &ProductFilter) -> products::BoxedQuery<'_, Pg> {
     query
 }
 
-/// SQL `OFFSET`/`LIMIT` of a page; [`PageRequest::ALL`]'s limit fits an `i64`, as does any offset
-/// that could still find rows.
-pub(crate) fn offset_limit(page: PageRequest) -> (i64, i64) {
-    (i64::try_from(page.offset).unwrap_or(i64::MAX), i64::from(page.limit))
+/// Past this many rows, a listing's total is the planner's estimate instead of a count, so no
+/// request counts a large table (README, "Pagination"). Below it, totals are exact.
+pub(crate) const EXACT_TOTAL_UP_TO: i64 = 10_000;
+
+/// The listing of `filter` as constant SQL for [`listing_total`], `$1` standing for the manager
+/// id. The same conditions as [`filtered`]; the contract suite checks the totals of both against
+/// [`ProductFilter::matches`] for every combination.
+fn listing_sql(filter: &ProductFilter) -> String {
+    let mut conditions = Vec::new();
+    if filter.manager_id.is_some() {
+        conditions.push("manager_id = $1");
+    }
+    match filter.status {
+        Some(InventoryStatus::InStock) => conditions.push("NOT discontinued AND stock > 0"),
+        Some(InventoryStatus::OutOfStock) => conditions.push("NOT discontinued AND stock = 0"),
+        Some(InventoryStatus::Discontinued) => conditions.push("discontinued"),
+        None => {}
+    }
+    if filter.for_sale_only {
+        conditions.push("NOT discontinued");
+    }
+    if filter.in_stock_only {
+        conditions.push("stock > 0");
+    }
+    let mut sql = String::from("SELECT 1 FROM products");
+    if !conditions.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conditions.join(" AND "));
+    }
+    sql
 }
 
-/// A page of the products matching `filter`, by ascending id, and how many match in all.
+/// The size of a listing given as constant SQL: exact up to [`EXACT_TOTAL_UP_TO`] rows, the
+/// planner's estimate past that. One cached statement, one round trip.
+pub(crate) async fn listing_total_of(
+    conn: &mut AsyncPgConnection,
+    listing: String,
+    arg: Option<&str>,
+) -> Result<u64, Error> {
+    let total: i64 = diesel::select(listing_total(listing, arg, EXACT_TOTAL_UP_TO))
+        .get_result(conn)
+        .await
+        .or_storage("sizing a listing")?;
+    count_of(total)
+}
+
+/// Rows one past a page's size are fetched to learn whether another page follows.
+pub(crate) fn split_more<T>(mut rows: Vec<T>, limit: u32) -> (Vec<T>, bool) {
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    (rows, more)
+}
+
+/// A page of the products matching `filter`, by ascending id, and how many match in all. A
+/// keyset page starts at the first id past the cursor, found in the index, however deep.
 pub(crate) async fn list_products(
     conn: &mut AsyncPgConnection,
     filter: &ProductFilter,
     page: PageRequest,
 ) -> Result<Page<Product>, Error> {
-    let total: i64 = filtered(filter).count().get_result(conn).await.or_storage("counting products")?;
-    let total = count_of(total)?;
-    if page.offset >= total || page.limit == 0 {
-        return Ok(Page { items: Vec::new(), total });
-    }
-    let (offset, limit) = offset_limit(page);
-    let rows = filtered(filter)
-        .select(ProductRow::as_select())
-        .order(products::id.asc())
-        .offset(offset)
-        .limit(limit)
-        .load(conn)
-        .await
-        .or_storage("listing products")?;
-    Ok(Page { items: products_from_rows(rows)?, total })
+    let mut query = filtered(filter).select(ProductRow::as_select()).order(products::id.asc());
+    query = match page.start {
+        PageStart::Offset(offset) => query.offset(i64::try_from(offset).unwrap_or(i64::MAX)),
+        PageStart::After(after) => query.filter(products::id.gt(after)),
+    };
+    let rows = query.limit(i64::from(page.limit) + 1).load(conn).await.or_storage("listing products")?;
+    let (rows, more) = split_more(rows, page.limit);
+    let total = match page.total_from_slice(rows.len(), more) {
+        Some(total) => total,
+        None => {
+            let manager_id = filter.manager_id.as_ref().map(ManagerId::as_str);
+            listing_total_of(conn, listing_sql(filter), manager_id).await?
+        }
+    };
+    Ok(Page { items: products_from_rows(rows)?, total, more })
 }
 
 /// Applies `changes` and returns the product as stored.
@@ -325,7 +373,7 @@ impl ProductRepository for PgStore {
         find_product(&mut conn, id).await
     }
 
-    #[tracing::instrument(name = "pg.products.list", skip_all, fields(offset = page.offset, limit = page.limit))]
+    #[tracing::instrument(name = "pg.products.list", skip_all, fields(start = ?page.start, limit = page.limit))]
     async fn list(&self, filter: ProductFilter, page: PageRequest) -> Result<Page<Product>, Error> {
         let mut conn = self.connection().await?;
         list_products(&mut conn, &filter, page).await

@@ -50,6 +50,9 @@ extern "SQL" {
         key: Nullable<Text>,
         key_fingerprint: Nullable<Text>,
     ) -> Record<(BigInt, Timestamptz)>;
+    /// The size of a listing: exact up to `exact_up_to` rows, estimated past that (migration
+    /// `2026-12-03-170000_listing_totals`). `listing` is constant SQL; `$1` in it is `arg`.
+    fn listing_total(listing: Text, arg: Nullable<Text>, exact_up_to: BigInt) -> BigInt;
 
     /// The later of two instants.
     #[sql_name = "greatest"]

@@ -8,6 +8,7 @@
 
 mod failure_modes;
 mod listener;
+mod listings;
 mod migrations;
 mod sharing;
 mod support;

@@ -254,7 +254,7 @@ pub async fn place_order(
 #[utoipa::path(
     get, path = "/orders", tag = "storefront", params(PageQuery),
     responses(
-        (status = 200, description = "Orders; `X-Total-Count` and `Link` headers", body = [OrderResponse]),
+        (status = 200, description = "Orders; `X-Total-Count` (exact up to 10,000, estimated past that on PostgreSQL) and `Link` headers (`next` is an `after` cursor)", body = [OrderResponse]),
         (status = 400, description = "Bad query value", body = ErrorBody),
     )
 )]
@@ -262,7 +262,8 @@ pub async fn list_orders(req: HttpRequest, state: web::Data<AppState>) -> Result
     let paging = Paging::from_query(&query(&req)?)?;
     let page = state.orders.list(paging.request()).await?;
     let mut response = HttpResponse::Ok();
-    paging.write_headers(&mut response, page.total, "/orders", &[]);
+    let last_id = page.items.last().map(|o| o.id.get());
+    paging.write_headers(&mut response, page.total, page.more, last_id, "/orders", &[]);
     Ok(response.json(page.items.into_iter().map(OrderResponse::from).collect::<Vec<_>>()))
 }
 

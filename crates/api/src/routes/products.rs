@@ -165,7 +165,7 @@ pub(crate) fn product_id(segment: &str) -> Result<ProductId, ApiError> {
 #[utoipa::path(
     get, path = "/products", tag = "storefront", params(PageQuery, ProductFilterQuery),
     responses(
-        (status = 200, description = "Products for sale; `X-Total-Count` and `Link` headers", body = [ProductResponse]),
+        (status = 200, description = "Products for sale; `X-Total-Count` (exact up to 10,000, estimated past that on PostgreSQL) and `Link` headers (`next` is an `after` cursor)", body = [ProductResponse]),
         (status = 400, description = "Bad query value", body = ErrorBody),
     )
 )]
@@ -180,7 +180,8 @@ pub async fn list_products(req: HttpRequest, state: web::Data<AppState>) -> Resu
     let page = state.catalogue.list(filter, paging.request()).await?;
     let mut response = HttpResponse::Ok();
     let extra: Vec<(&str, String)> = if in_stock { vec![("in_stock", "true".to_owned())] } else { vec![] };
-    paging.write_headers(&mut response, page.total, "/products", &extra);
+    let last_id = page.items.last().map(|p| p.id.get());
+    paging.write_headers(&mut response, page.total, page.more, last_id, "/products", &extra);
     Ok(response.json(page.items.into_iter().map(ProductResponse::from).collect::<Vec<_>>()))
 }
 

@@ -1,0 +1,1 @@
+DROP FUNCTION listing_total(TEXT, TEXT, BIGINT);
