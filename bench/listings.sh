@@ -8,8 +8,8 @@
 # starts each binary given (release builds) pinned to one core with one worker, drives it with
 # wrk from the other core, and drops the database on the way out, failure included.
 #
-#   scripts/bench-listings.sh                      # builds and measures target/release/ecommerce-api
-#   scripts/bench-listings.sh old-binary new-binary  # the same seeded database, one after the other
+#   bench/listings.sh                      # builds and measures target/release/ecommerce-api
+#   bench/listings.sh old-binary new-binary  # the same seeded database, one after the other
 #
 # Environment: DATABASE_URL (an account that may create databases; default
 # postgres://postgres@localhost:5432/postgres), ORDERS (1000000), DURATION (wrk seconds per URL,
