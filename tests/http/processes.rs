@@ -159,6 +159,9 @@ async fn metrics_count_exactly_the_requests_and_orders_of_their_process() {
         "{text}"
     );
     assert_eq!(series(r#"orders_placed_total{surface="storefront"}"#), Some(1.0), "{text}");
+    // The product was created before the reads: the first read fills the cache, the next two hit.
+    assert_eq!(series(r#"product_cache_lookups_total{result="miss"}"#), Some(1.0), "{text}");
+    assert_eq!(series(r#"product_cache_lookups_total{result="hit"}"#), Some(2.0), "{text}");
     assert_eq!(series("http_requests_in_flight"), Some(1.0), "only the metrics request itself: {text}");
 }
 

@@ -24,6 +24,13 @@ use domain::status::OrderStatus;
 use domain::{Error, Page, PageRequest};
 use moka::sync::Cache;
 
+/// Counts one product query by how the cache answered it (`product_cache_lookups_total`): `hit`,
+/// `miss` (read from the store), or `bypass` (the change feed is down). The hit ratio is
+/// `hit / (hit + miss + bypass)`.
+fn lookup(result: &'static str) {
+    metrics::counter!("product_cache_lookups_total", "result" => result).increment(1);
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Query {
     Find(ProductId),
@@ -112,12 +119,15 @@ impl CachedStore {
         F: Future<Output = Result<Answer, Error>>,
     {
         if !self.control.synced.load(Ordering::SeqCst) {
+            lookup("bypass");
             return read.await;
         }
         let generation = self.control.generation.load(Ordering::SeqCst);
         if let Some(answer) = self.control.entries.get(&(generation, query.clone())) {
+            lookup("hit");
             return Ok(answer);
         }
+        lookup("miss");
         let answer = read.await?;
         if self.control.generation.load(Ordering::SeqCst) == generation && self.control.synced.load(Ordering::SeqCst) {
             self.control.entries.insert((generation, query), answer.clone());
