@@ -6,18 +6,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use adapters::postgres::{ChangeEvent, ChangeListener};
+use adapters::postgres::ChangeEvent;
 use adapters::testing::TestDatabase;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use domain::Money;
 use domain::ports::ProductRepository;
 use domain::product::{Description, NewProduct, ProductName, Stock};
-use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+use tokio::sync::mpsc::UnboundedReceiver;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata, Subscriber};
 
-use crate::support::{count, store_for};
+use crate::support::{count, listen, store_for};
 
 /// How long a committed change may take to reach a listener.
 const DELIVERY: Duration = Duration::from_secs(1);
@@ -34,18 +34,6 @@ fn new_product(name: &str) -> NewProduct {
         price: Money::from_cents(250).unwrap(),
         stock: Stock::new(3).unwrap(),
     }
-}
-
-/// A listener on `db` and the events it reports, in order.
-fn listen(url: &str) -> (ChangeListener, UnboundedReceiver<ChangeEvent>) {
-    let (sender, events) = unbounded_channel();
-    let listener = ChangeListener::spawn(
-        url,
-        Arc::new(move |event| {
-            let _ = sender.send(event);
-        }),
-    );
-    (listener, events)
 }
 
 async fn next_event(events: &mut UnboundedReceiver<ChangeEvent>, within: Duration) -> ChangeEvent {

@@ -1,6 +1,8 @@
 //! Helpers of the PostgreSQL-only tests.
 
-use adapters::postgres::PgStore;
+use std::sync::Arc;
+
+use adapters::postgres::{ChangeEvent, ChangeListener, PgStore};
 use adapters::testing::TestDatabase;
 use chrono::{DateTime, Utc};
 use diesel::sql_types::BigInt;
@@ -8,6 +10,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use domain::Money;
 use domain::ids::ProductId;
 use domain::product::{Description, NewProduct, ProductName, Stock};
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
 pub fn store_for(db: &TestDatabase) -> PgStore {
     PgStore::new(&db.settings()).unwrap()
@@ -39,4 +42,16 @@ struct Count {
 pub async fn count(url: &str, sql: &str) -> i64 {
     let mut conn = AsyncPgConnection::establish(url).await.unwrap();
     diesel::sql_query(sql).get_result::<Count>(&mut conn).await.unwrap().count
+}
+
+/// A listener on `url` and the events it reports, in order.
+pub fn listen(url: &str) -> (ChangeListener, UnboundedReceiver<ChangeEvent>) {
+    let (sender, events) = unbounded_channel();
+    let listener = ChangeListener::spawn(
+        url,
+        Arc::new(move |event| {
+            let _ = sender.send(event);
+        }),
+    );
+    (listener, events)
 }

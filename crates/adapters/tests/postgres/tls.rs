@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use adapters::postgres::{ChangeEvent, ChangeListener, PgStore, PoolSettings, run_migrations};
+use adapters::postgres::{ChangeEvent, PgStore, PoolSettings, run_migrations};
 use adapters::testing::TestDatabase;
 use diesel::sql_types::{BigInt, Bool};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
@@ -25,7 +25,9 @@ use domain::product::{Description, NewProduct, ProductName, Stock};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
-use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::support::listen;
 
 /// A password the servers here never ask for (they trust): it must show in no error message.
 const PASSWORD: &str = "n0t-to-be-shown";
@@ -270,17 +272,6 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         cause = current.source();
     }
     text
-}
-
-fn listen(url: &str) -> (ChangeListener, UnboundedReceiver<ChangeEvent>) {
-    let (sender, events) = unbounded_channel();
-    let listener = ChangeListener::spawn(
-        url,
-        Arc::new(move |event| {
-            let _ = sender.send(event);
-        }),
-    );
-    (listener, events)
 }
 
 async fn next_event(events: &mut UnboundedReceiver<ChangeEvent>) -> ChangeEvent {
