@@ -264,6 +264,33 @@ pub fn price_order(request: &OrderRequest, products: &[Product]) -> Result<Price
     Ok(PricedOrder { lines, total, stock_after })
 }
 
+/// The lines of `request` at `unit_prices` (one per line, in the request's order) and their
+/// exact total: the pricing half of [`price_order`], for a store that checked the order against
+/// its products and took the stock in one step of its own, and reports the prices it charged.
+///
+/// # Errors
+/// [`Violation::TotalTooLarge`], as [`price_order`]; [`Error::Unexpected`] when the number of
+/// prices is not the number of lines.
+pub fn price_lines(request: &OrderRequest, unit_prices: &[Money]) -> Result<(Vec<OrderLine>, Money), Error> {
+    if unit_prices.len() != request.lines.len() {
+        return Err(anyhow::anyhow!("{} prices for {} order lines", unit_prices.len(), request.lines.len()).into());
+    }
+    let mut total = Money::ZERO;
+    let lines = request
+        .lines
+        .iter()
+        .zip(unit_prices)
+        .map(|(line, &unit_price)| {
+            total = unit_price
+                .checked_mul(line.quantity.get())
+                .and_then(|amount| total.checked_add(amount))
+                .ok_or(Violation::TotalTooLarge)?;
+            Ok(OrderLine { product_id: line.product_id, quantity: line.quantity, unit_price })
+        })
+        .collect::<Result<_, Error>>()?;
+    Ok((lines, total))
+}
+
 /// Checks that an order may move from `from` to `to`.
 ///
 /// # Errors
@@ -432,6 +459,24 @@ mod tests {
         assert_eq!(priced.total.cents(), 4497);
         assert_eq!(priced.stock_after, vec![(id(1), Stock::new(8).unwrap()), (id(2), Stock::new(4).unwrap())]);
         assert_eq!(priced.lines[0].unit_price.cents(), 1599);
+    }
+
+    #[test]
+    fn lines_priced_by_a_store_match_price_order() {
+        let req = request(vec![line(1, 2), line(2, 1)]);
+        let products = [product(2, "12.99", 5), product(1, "15.99", 10)];
+        let priced = price_order(&req, &products).unwrap();
+        let (lines, total) = price_lines(&req, &[products[1].price, products[0].price]).unwrap();
+        assert_eq!((lines, total), (priced.lines, priced.total));
+    }
+
+    #[test]
+    fn lines_priced_by_a_store_check_their_count_and_total() {
+        let req = request(vec![line(1, 2), line(2, 1)]);
+        assert!(matches!(price_lines(&req, &[Money::MAX_PRICE]), Err(Error::Unexpected(_))));
+        let huge = request(vec![line(1, 2_000_000_000)]);
+        let err = price_lines(&huge, &[Money::MAX_PRICE]).unwrap_err();
+        assert!(matches!(err, Error::Invalid(Violation::TotalTooLarge)));
     }
 
     #[test]

@@ -9,7 +9,10 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use domain::Error;
 use domain::ids::OrderId;
-use domain::order::{Idempotency, KeyRecord, Order, OrderRequest, Placement, price_order, stock_after_transition};
+use domain::money::Money;
+use domain::order::{
+    Idempotency, KeyRecord, Order, OrderRequest, Placement, price_lines, price_order, stock_after_transition,
+};
 use domain::page::{Page, PageRequest, PageStart};
 use domain::ports::OrderRepository;
 use domain::product::ManagerId;
@@ -20,7 +23,7 @@ use super::error::{QueryResultExt as _, TxError};
 use super::models::{OrderLineRow, OrderRow, order_from_rows, quantity_column};
 use super::products::{listing_total_of, lock_products, set_stocks, split_more, stock_columns};
 use super::schema::{idempotency_keys, order_lines, orders};
-use super::sql::{hashtext, lock_namespace, pg_advisory_xact_lock, place_order_rows};
+use super::sql::{hashtext, lock_namespace, pg_advisory_xact_lock, place_order, place_order_rows};
 
 /// The lines of these orders, by order then product id, in one query.
 async fn load_lines(conn: &mut AsyncPgConnection, order_ids: &[i64]) -> Result<HashMap<i64, Vec<OrderLineRow>>, Error> {
@@ -86,11 +89,97 @@ pub(crate) async fn list_orders(conn: &mut AsyncPgConnection, page: PageRequest)
     Ok(Page { items, total, more })
 }
 
-/// Places an order; to be called inside a transaction, which makes it all-or-nothing.
+/// What `place_order` answered: outcome, order id, creation time, unit prices, total, and the
+/// fingerprint stored under the idempotency key.
+type OneStatementAnswer = (String, Option<i64>, Option<DateTime<Utc>>, Option<Vec<i64>>, Option<i64>, Option<String>);
+
+/// Places an order in one statement, its own transaction: one round trip, with the products'
+/// row locks held only while it runs. `Ok(None)` when the statement refused the order, having
+/// written nothing: a missing, foreign or discontinued product, a shortfall or an oversized total.
+/// The caller then decides under lock with [`place_order_under_lock`], so the domain's
+/// [`price_order`] still names every error.
+///
+/// # Errors
+/// [`Error::IdempotencyKeyReused`]; storage failures.
+pub(crate) async fn place_order_in_one_statement(
+    conn: &mut AsyncPgConnection,
+    request: &OrderRequest,
+    idempotency: Option<&Idempotency>,
+) -> Result<Option<Placement>, Error> {
+    let lines = request.lines();
+    let product_ids: Vec<i64> = lines.iter().map(|line| line.product_id.get()).collect();
+    let quantities: Vec<i32> = lines.iter().map(|line| quantity_column(line.quantity)).collect::<Result<_, _>>()?;
+    let customer = request.customer.as_ref();
+    let (outcome, order_id, created_at, unit_prices, total_cents, earlier_fingerprint): OneStatementAnswer =
+        diesel::select(place_order(
+            product_ids,
+            quantities,
+            request.status.as_str(),
+            customer.map(|customer| customer.id.as_str()),
+            customer.and_then(|customer| customer.email.as_ref()).map(|email| email.as_str()),
+            request.manager_id.as_ref().map(ManagerId::as_str),
+            idempotency.map(|idempotency| idempotency.scope.as_str()),
+            idempotency.map(|idempotency| idempotency.key.as_str()),
+            idempotency.map(|idempotency| idempotency.fingerprint.as_str()),
+        ))
+        .get_result(conn)
+        .await
+        .or_storage("placing an order")?;
+    let missing = |what: &str| Error::Unexpected(anyhow::anyhow!("place_order answered {outcome:?} without {what}"));
+    match outcome.as_str() {
+        "placed" => {
+            let id = OrderId::new(order_id.ok_or_else(|| missing("an order id"))?).map_err(anyhow::Error::new)?;
+            let created_at = created_at.ok_or_else(|| missing("a creation time"))?;
+            let unit_prices = unit_prices
+                .ok_or_else(|| missing("unit prices"))?
+                .into_iter()
+                .map(Money::from_cents)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(anyhow::Error::new)?;
+            let (order_lines, total) = price_lines(request, &unit_prices)?;
+            if Some(total.cents()) != total_cents {
+                return Err(anyhow::anyhow!(
+                    "order {id} was stored with total {total_cents:?}, priced {}",
+                    total.cents()
+                )
+                .into());
+            }
+            let order = Order {
+                id,
+                lines: order_lines,
+                total,
+                status: request.status,
+                customer: request.customer.clone(),
+                manager_id: request.manager_id.clone(),
+                created_at,
+            };
+            Ok(Some(Placement { order, replayed: false }))
+        }
+        "replay" => {
+            let (Some(idempotency), Some(order_id), Some(fingerprint)) = (idempotency, order_id, earlier_fingerprint)
+            else {
+                return Err(missing("a key record"));
+            };
+            let earlier = KeyRecord { fingerprint, order_id: OrderId::new(order_id).map_err(anyhow::Error::new)? };
+            let order_id = idempotency.replay(Some(&earlier))?.ok_or_else(|| missing("a replayable key"))?;
+            let order = find_order(conn, order_id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("order {order_id} of an idempotency key is missing"))?;
+            Ok(Some(Placement { order, replayed: true }))
+        }
+        "refused" => Ok(None),
+        other => Err(anyhow::anyhow!("place_order answered an unknown outcome {other:?}").into()),
+    }
+}
+
+/// Places an order with the products locked and checked by the domain's [`price_order`]; to be
+/// called inside a transaction, which makes it all-or-nothing. The path of an order that
+/// [`place_order_in_one_statement`] refused: it names the error, or places the order if the
+/// products changed in between.
 ///
 /// # Errors
 /// What [`price_order`] returns; [`Error::IdempotencyKeyReused`].
-pub(crate) async fn place_order(
+pub(crate) async fn place_order_under_lock(
     conn: &mut AsyncPgConnection,
     request: &OrderRequest,
     idempotency: Option<&Idempotency>,
@@ -123,9 +212,7 @@ pub(crate) async fn place_order(
         }
     }
 
-    // Four round trips, each prepared once per connection: BEGIN, this locking SELECT, the
-    // writes in one function call, COMMIT. (Checked with `log_statement = 'all'`: the same
-    // `execute sN` names recur from one order to the next on a connection.)
+    // Four round trips: BEGIN, this locking SELECT, the writes in one function call, COMMIT.
     let products = lock_products(conn, &request.product_ids()).await?;
     let priced = price_order(request, &products)?;
     let (stock_ids, stocks) = stock_columns(&priced.stock_after)?;
@@ -198,10 +285,15 @@ impl OrderRepository for PgStore {
     )]
     async fn place(&self, request: OrderRequest, idempotency: Option<Idempotency>) -> Result<Placement, Error> {
         let mut conn = self.connection().await?;
-        let placement = conn
-            .transaction(async |conn| Ok::<_, TxError>(place_order(conn, &request, idempotency.as_ref()).await?))
-            .await
-            .map_err(|e| e.0)?;
+        let placement = match place_order_in_one_statement(&mut conn, &request, idempotency.as_ref()).await? {
+            Some(placement) => placement,
+            None => conn
+                .transaction(async |conn| {
+                    Ok::<_, TxError>(place_order_under_lock(conn, &request, idempotency.as_ref()).await?)
+                })
+                .await
+                .map_err(|e| e.0)?,
+        };
         let span = tracing::Span::current();
         span.record("order_id", placement.order.id.get());
         span.record("replayed", placement.replayed);

@@ -50,6 +50,31 @@ extern "SQL" {
         key: Nullable<Text>,
         key_fingerprint: Nullable<Text>,
     ) -> Record<(BigInt, Timestamptz)>;
+    /// A whole order placement in one statement: the idempotency key's record if it has one,
+    /// else the order if `price_order` would accept it, else nothing (migration
+    /// `2026-12-04-000001`). Returns the outcome (`placed`, `replay` or `refused`), the order's
+    /// id and creation time, the unit prices charged (in the order of `product_ids`), the total,
+    /// and the fingerprint an earlier placement stored under the key.
+    #[allow(clippy::too_many_arguments)]
+    fn place_order(
+        product_ids: Array<BigInt>,
+        quantities: Array<Integer>,
+        status: Text,
+        customer_id: Nullable<Text>,
+        customer_email: Nullable<Text>,
+        manager_id: Nullable<Text>,
+        key_scope: Nullable<Text>,
+        key: Nullable<Text>,
+        key_fingerprint: Nullable<Text>,
+    ) -> Record<(
+        Text,
+        Nullable<BigInt>,
+        Nullable<Timestamptz>,
+        Nullable<Array<BigInt>>,
+        Nullable<BigInt>,
+        Nullable<Text>,
+    )>;
+
     /// The size of a listing: exact up to `exact_up_to` rows, estimated past that (migration
     /// `2026-12-03-170000_listing_totals`). `listing` is constant SQL; `$1` in it is `arg`.
     fn listing_total(listing: Text, arg: Nullable<Text>, exact_up_to: BigInt) -> BigInt;

@@ -10,6 +10,7 @@ mod failure_modes;
 mod listener;
 mod listings;
 mod migrations;
+mod orders_agree;
 mod sharing;
 mod support;
 mod tls;
