@@ -164,7 +164,7 @@ psql -q "$PG/postgres" -c "CREATE DATABASE $DB" >/dev/null
 service memory
 service postgres
 reference
-pgbench_run "order as the service sends it (BEGIN, lock, place_order_rows, COMMIT)" bench/pgbench/order_service_now.sql
+pgbench_run "order as the service sends it (one statement: SELECT place_order(...))" bench/pgbench/order_service_now.sql
 pgbench_run "order in 7 round trips, as the service sent it before" bench/pgbench/order_service.sql
 pgbench_run "3-line order as one statement" bench/pgbench/order_one_statement.sql
 pgbench_run "1 unit of product 1 as one statement" bench/pgbench/order_one_product.sql
