@@ -296,7 +296,10 @@ impl OrderRepository for PgStore {
     )]
     async fn place(&self, request: OrderRequest, idempotency: Option<Idempotency>) -> Result<Placement, Error> {
         let mut conn = self.connection().await?;
-        let placement = match place_order_in_one_statement(&mut conn, &request, idempotency.as_ref()).await? {
+        let placement = match conn
+            .autocommit(async |conn| place_order_in_one_statement(conn, &request, idempotency.as_ref()).await)
+            .await?
+        {
             Some(placement) => placement,
             None => conn
                 .transaction(async |conn| {

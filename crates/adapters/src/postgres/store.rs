@@ -20,6 +20,10 @@ use super::error::{QueryResultExt as _, connections_suspect, pool_error, setup_e
 /// Name every session reports in `pg_stat_activity`.
 const APPLICATION_NAME: &str = "ecommerce-api";
 
+/// How often, in milliseconds, the server checks that the client of a running statement is still
+/// connected.
+const CLIENT_CHECK_MS: u32 = 100;
+
 /// How to reach PostgreSQL and how patiently.
 #[derive(Clone)]
 pub struct PoolSettings {
@@ -105,8 +109,14 @@ impl PgStore {
     pub fn new(settings: &PoolSettings) -> anyhow::Result<PgStore> {
         anyhow::ensure!(settings.pool_size > 0, "the database pool size must be at least 1");
         let target = Target::parse(&settings.url)?;
+        // `client_connection_check_interval` (PostgreSQL 14 and later; older servers skip it)
+        // makes the server poll the socket while a statement runs or waits for a lock, so a
+        // statement whose connection the service closed (see `PooledConnection`) stops instead of
+        // committing behind the client's back.
         let session_setup = format!(
-            "SET statement_timeout = {}; SET application_name = '{APPLICATION_NAME}'",
+            "SET statement_timeout = {}; SET application_name = '{APPLICATION_NAME}'; \
+             SELECT set_config('client_connection_check_interval', '{CLIENT_CHECK_MS}', false) \
+             WHERE current_setting('server_version_num')::integer >= 140000",
             settings.statement_timeout.as_millis()
         );
         // No test query on checkout: a connection the server closed is already known to be
@@ -166,7 +176,11 @@ impl PgStore {
 
     /// A connection of the pool. Callers hold at most one at a time.
     pub(crate) async fn connection(&self) -> Result<PooledConnection, Error> {
-        self.pool.get().await.map(|conn| PooledConnection(Some(conn))).map_err(pool_error)
+        self.pool
+            .get()
+            .await
+            .map(|conn| PooledConnection { conn: Some(conn), autocommit_running: false })
+            .map_err(pool_error)
     }
 
     /// Checks that a connection can be had and answers.
@@ -182,32 +196,53 @@ impl PgStore {
 
 /// A pooled connection that leaves the pool, closed, instead of going back to it when it is
 /// dropped in a state nobody may reuse: a transaction still open or a transaction statement cut
-/// short, which is what remains when a request deadline drops the future that was using it.
-/// Closing it at once (rather than when the pool next recycles it) ends the server's transaction
-/// and releases its row locks now, instead of leaving them to block other processes' orders.
-pub(crate) struct PooledConnection(Option<Object<AsyncPgConnection>>);
+/// short, which is what remains when a request deadline drops the future that was using it, or a
+/// statement that commits on its own ([`Self::autocommit`]) still running. Closing it at once
+/// (rather than when the pool next recycles it) ends the server's transaction and releases its
+/// row locks now, instead of leaving them to block other processes' orders, and stops a running
+/// statement within `client_connection_check_interval`.
+pub(crate) struct PooledConnection {
+    conn: Option<Object<AsyncPgConnection>>,
+    autocommit_running: bool,
+}
+
+impl PooledConnection {
+    /// Runs `work`, which sends statements that commit on their own, and closes the connection
+    /// instead of pooling it if the future is dropped before `work` finishes: the server then
+    /// stops the statement rather than committing it after the client gave up (an order cut by
+    /// the request deadline must not be placed).
+    pub(crate) async fn autocommit<T>(
+        &mut self,
+        work: impl AsyncFnOnce(&mut AsyncPgConnection) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        self.autocommit_running = true;
+        let outcome = work(&mut **self).await;
+        self.autocommit_running = false;
+        outcome
+    }
+}
 
 impl std::ops::Deref for PooledConnection {
     type Target = Object<AsyncPgConnection>;
 
     fn deref(&self) -> &Self::Target {
         // Only `drop` takes the connection out.
-        self.0.as_ref().unwrap_or_else(|| unreachable!("a pooled connection is used after drop"))
+        self.conn.as_ref().unwrap_or_else(|| unreachable!("a pooled connection is used after drop"))
     }
 }
 
 impl std::ops::DerefMut for PooledConnection {
     fn deref_mut(&mut self) -> &mut Self::Target {
-        self.0.as_mut().unwrap_or_else(|| unreachable!("a pooled connection is used after drop"))
+        self.conn.as_mut().unwrap_or_else(|| unreachable!("a pooled connection is used after drop"))
     }
 }
 
 impl Drop for PooledConnection {
     fn drop(&mut self) {
-        if let Some(mut conn) = self.0.take()
-            && PoolableConnection::is_broken(&mut *conn)
+        if let Some(mut conn) = self.conn.take()
+            && (self.autocommit_running || PoolableConnection::is_broken(&mut *conn))
         {
-            tracing::debug!("closing a connection left in a transaction instead of pooling it");
+            tracing::debug!("closing a connection left in a transaction or a statement instead of pooling it");
             drop(Object::take(conn));
         }
     }
