@@ -153,6 +153,8 @@ struct Shared {
     store: PgStore,
     pending: Mutex<Pending>,
     wake: Notify,
+    /// Held while sending, so that a flush returns only once what was taken before it is sent.
+    sending: tokio::sync::Mutex<()>,
 }
 
 impl Shared {
@@ -170,6 +172,7 @@ impl Shared {
 
     /// Sends what is pending; on failure keeps it for the next attempt.
     async fn send(&self) -> Result<(), Error> {
+        let _sending = self.sending.lock().await;
         let pending = self.take();
         if pending.is_empty() {
             return Ok(());
@@ -219,8 +222,13 @@ impl ChangeAnnouncer {
     pub fn spawn(store: PgStore) -> anyhow::Result<ChangeAnnouncer> {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| anyhow::anyhow!("stock changes can only be announced inside a Tokio runtime"))?;
-        let shared =
-            Arc::new(Shared { origin: Origin::random(), store, pending: Mutex::default(), wake: Notify::new() });
+        let shared = Arc::new(Shared {
+            origin: Origin::random(),
+            store,
+            pending: Mutex::default(),
+            wake: Notify::new(),
+            sending: tokio::sync::Mutex::new(()),
+        });
         let task = runtime.spawn(announce_forever(shared.clone()));
         Ok(ChangeAnnouncer { shared, task })
     }
