@@ -9,7 +9,8 @@
 //! - a change announced by another process drops the products it names (the stock an order took
 //!   there) or, with no names (a manager's write, announced by the `products` trigger), every
 //!   answer. Listings go with any product they show, and, when their filter looks at stock
-//!   (`in_stock`, the inventory status), with any stock change.
+//!   (`in_stock`, the inventory status), with any stock change. The products it names that were
+//!   cached are read again at once, all in one query, so that their readers keep hitting.
 //!
 //! A read that overlapped a change of its product never serves its answer: every change takes a
 //! tick of one clock and stamps its product's stripe with it, an answer remembers the tick its
@@ -37,6 +38,9 @@ use domain::product::{InventoryStatus, ManagerId, NewProduct, Product, ProductCh
 use domain::status::OrderStatus;
 use domain::{Error, Page, PageRequest};
 use moka::sync::Cache;
+
+/// Most products read again after one announcement; past that they are only dropped.
+const MAX_REFRESH: usize = 1000;
 
 /// Counts one product query by how the cache answered it (`product_cache_lookups_total`): `hit`,
 /// `miss` (read from the store), or `bypass` (the change feed is down). The hit ratio is
@@ -90,6 +94,11 @@ fn filters_on_stock(filter: &ProductFilter) -> bool {
 }
 
 struct Shared {
+    /// Where products announced changed elsewhere are read again.
+    products: Arc<dyn ProductRepository>,
+    /// Products to read again, and whether a task is reading.
+    to_refresh: Mutex<Vec<ProductId>>,
+    refreshing: AtomicBool,
     finds: Cache<ProductId, Arc<Found>>,
     listings: Cache<ListingKey, Arc<Listed>>,
     /// Longest an answer is served after its read started.
@@ -158,28 +167,82 @@ impl Shared {
     }
 
     /// Stamps a change of `id` and replaces its cached answer by what `update` makes of it, or
-    /// drops it when `update` makes nothing. Returns the change's tick.
-    fn change(&self, id: ProductId, update: impl FnOnce(&Found) -> Option<Found>) -> u64 {
+    /// drops it when `update` makes nothing. Returns the change's tick, and whether an answer was
+    /// cached.
+    fn change(&self, id: ProductId, update: impl FnOnce(&Found) -> Option<Found>) -> (u64, bool) {
         let stripe = self.stripe(id);
         let _changing = stripe.lock.lock().unwrap_or_else(PoisonError::into_inner);
         let at = self.tick();
         stripe.changed.store(at, Ordering::SeqCst);
-        match self.finds.get(&id).and_then(|found| update(&found)) {
+        let cached = self.finds.get(&id);
+        match cached.as_deref().and_then(update) {
             Some(updated) => self.finds.insert(id, Arc::new(updated)),
             None => self.finds.invalidate(&id),
         }
-        at
+        (at, cached.is_some())
     }
 
     /// Drops the answers of `ids`, and the listings they may be in or, when `stock_only`, the
-    /// listings showing them or filtered on stock.
-    fn forget(&self, ids: impl IntoIterator<Item = ProductId>, stock_only: bool) {
+    /// listings showing them or filtered on stock. Returns the ids that had an answer cached.
+    fn forget(&self, ids: impl IntoIterator<Item = ProductId>, stock_only: bool) -> Vec<ProductId> {
         let mut last = self.tick();
+        let mut cached = Vec::new();
         for id in ids {
-            last = self.change(id, |_| None);
+            let (at, was_cached) = self.change(id, |_| None);
+            last = at;
+            if was_cached {
+                cached.push(id);
+            }
         }
         let listings = if stock_only { &self.stock_changed } else { &self.catalogue_changed };
         listings.fetch_max(last, Ordering::SeqCst);
+        cached
+    }
+
+    /// Reads `ids` again, in one query on a task of its own (one at a time: ids that come
+    /// meanwhile wait for the next), and stores what is found unless it changed again since.
+    fn refresh(self: &Arc<Self>, ids: Vec<ProductId>) {
+        if ids.is_empty() {
+            return;
+        }
+        self.to_refresh.lock().unwrap_or_else(PoisonError::into_inner).extend(ids);
+        if self.refreshing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.to_refresh.lock().unwrap_or_else(PoisonError::into_inner).clear();
+            self.refreshing.store(false, Ordering::SeqCst);
+            return;
+        };
+        let shared = Arc::clone(self);
+        runtime.spawn(async move {
+            loop {
+                let mut ids = std::mem::take(&mut *shared.to_refresh.lock().unwrap_or_else(PoisonError::into_inner));
+                if ids.is_empty() {
+                    shared.refreshing.store(false, Ordering::SeqCst);
+                    // Ids added between the take and the store would wait for the next announcement.
+                    let more = !shared.to_refresh.lock().unwrap_or_else(PoisonError::into_inner).is_empty();
+                    if more && !shared.refreshing.swap(true, Ordering::SeqCst) {
+                        continue;
+                    }
+                    return;
+                }
+                ids.sort_unstable();
+                ids.dedup();
+                ids.truncate(MAX_REFRESH);
+                if !shared.synced() {
+                    continue;
+                }
+                let (read_from, born) = (shared.now(), Instant::now());
+                // A failed read leaves them dropped: their next reads miss.
+                if let Ok(products) = shared.products.find_many(&ids).await {
+                    metrics::counter!("product_cache_refreshed_total").increment(products.len() as u64);
+                    for product in products {
+                        shared.store_found(product.id, Some(product), read_from, born);
+                    }
+                }
+            }
+        });
     }
 
     /// An order that started at tick `started` took the units of `lines`: an answer stored before
@@ -187,7 +250,7 @@ impl Shared {
     fn took_stock(&self, lines: &[OrderLine], started: u64) {
         let mut last = self.tick();
         for line in lines {
-            last = self.change(line.product_id, |found| {
+            (last, _) = self.change(line.product_id, |found| {
                 if found.stored_at >= started || !self.found_is_current(found) {
                     return None;
                 }
@@ -239,9 +302,11 @@ impl CacheControl {
     }
 
     /// Forgets the cached answers of products whose stock another process changed, and the
-    /// listings that show them or are filtered on stock.
+    /// listings that show them or are filtered on stock; the products that were cached are read
+    /// again, together, in the background (inside a Tokio runtime).
     pub fn invalidate_stock(&self, ids: &[ProductId]) {
-        self.shared.forget(ids.iter().copied(), true);
+        let cached = self.shared.forget(ids.iter().copied(), true);
+        self.shared.refresh(cached);
     }
 
     /// Whether other processes' writes are being heard. While false, reads bypass the cache.
@@ -287,6 +352,9 @@ impl CachedStore {
     ) -> Self {
         let ttl = if synced { ttl } else { ttl.min(Self::SHARED_TTL) };
         let shared = Shared {
+            products: products.clone(),
+            to_refresh: Mutex::default(),
+            refreshing: AtomicBool::new(false),
             finds: Cache::builder().max_capacity(Self::CAPACITY).time_to_live(ttl).build(),
             listings: Cache::builder().max_capacity(Self::CAPACITY).time_to_live(ttl).build(),
             ttl,
@@ -314,7 +382,9 @@ impl CachedStore {
     /// committed all the same: a connection lost after `COMMIT`).
     fn wrote<T>(&self, outcome: Result<T, Error>, changed: impl FnOnce(&T) -> Vec<ProductId>) -> Result<T, Error> {
         match &outcome {
-            Ok(value) => self.shared().forget(changed(value), false),
+            Ok(value) => {
+                self.shared().forget(changed(value), false);
+            }
             Err(_) => self.shared().forget_everything(),
         }
         outcome
@@ -345,6 +415,10 @@ impl ProductRepository for CachedStore {
         let product = self.products.find(id).await?;
         shared.store_found(id, product.clone(), read_from, born);
         Ok(product)
+    }
+
+    async fn find_many(&self, ids: &[ProductId]) -> Result<Vec<Product>, Error> {
+        self.products.find_many(ids).await
     }
 
     async fn list(&self, filter: ProductFilter, page: PageRequest) -> Result<Page<Product>, Error> {
@@ -398,7 +472,9 @@ impl OrderRepository for CachedStore {
             Ok(placement) if !placement.replayed => self.shared().took_stock(&placement.order.lines, started),
             // A replay places nothing; a refusal changes nothing.
             Ok(_) => {}
-            Err(err) if err.is_storage_failure() => self.shared().forget(ids, true),
+            Err(err) if err.is_storage_failure() => {
+                self.shared().forget(ids, true);
+            }
             Err(_) => {}
         }
         outcome
@@ -415,7 +491,9 @@ impl OrderRepository for CachedStore {
     async fn change_status(&self, id: OrderId, status: OrderStatus) -> Result<Order, Error> {
         let outcome = self.orders.change_status(id, status).await;
         match &outcome {
-            Ok(order) => self.shared().forget(order.lines.iter().map(|l| l.product_id), true),
+            Ok(order) => {
+                self.shared().forget(order.lines.iter().map(|l| l.product_id), true);
+            }
             Err(err) if err.is_storage_failure() => self.shared().forget_everything(),
             Err(_) => {}
         }
@@ -525,6 +603,11 @@ mod tests {
             let found = ProductRepository::find(&self.inner, id).await;
             self.pause_if_held().await;
             found
+        }
+
+        async fn find_many(&self, ids: &[ProductId]) -> Result<Vec<Product>, Error> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.find_many(ids).await
         }
 
         async fn list(&self, filter: ProductFilter, page: PageRequest) -> Result<Page<Product>, Error> {
@@ -723,10 +806,21 @@ mod tests {
         stock_of(&cache, cup).await;
         slow.inner.place(order(&[(mug, 1), (cup, 1)]), None).await.unwrap();
 
+        let reads = slow.reads();
+
         cache.control().invalidate_stock(&[mug]);
 
-        assert_eq!(stock_of(&cache, mug).await, 4);
         assert_eq!(stock_of(&cache, cup).await, 5, "still served from the cache");
+        // The mug is read again in the background, and served from the cache once it is.
+        for _ in 0..500 {
+            if slow.reads() > reads {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        assert_eq!(slow.reads(), reads + 1, "one query for every product announced");
+        assert_eq!(stock_of(&cache, mug).await, 4);
+        assert_eq!(slow.reads(), reads + 1);
     }
 
     #[tokio::test]
