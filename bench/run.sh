@@ -72,6 +72,24 @@ stop_process() {
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; }
+
+# cache_lookups URL: the product cache's hits, misses and bypasses so far, from /metrics.
+cache_lookups() {
+  curl -sf "$1/metrics" | awk '
+    /^product_cache_lookups_total\{result="hit"\}/ {h = $2}
+    /^product_cache_lookups_total\{result="miss"\}/ {m = $2}
+    /^product_cache_lookups_total\{result="bypass"\}/ {b = $2}
+    END {printf "%d %d %d\n", h, m, b}'
+}
+
+# cache_ratio BACKEND CONNECTIONS BEFORE AFTER: the lookups between two cache_lookups, and the
+# hit ratio hit / (hit + miss + bypass), one row of $OUT/cache.tsv.
+cache_ratio() {
+  echo "$3 $4" | awk -v backend="$1" -v c="$2" '{
+    h = $4 - $1; m = $5 - $2; b = $6 - $3; n = h + m + b
+    printf "%s\t%s\t%d\t%d\t%d\t%s\n", backend, c, h, m, b, (n > 0) ? sprintf("%.1f%%", 100 * h / n) : "no lookups (cache off?)"
+  }' | tee -a "$OUT/cache.tsv"
+}
 peak_rss_mb() { awk '/VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$SERVER_PID/status"; }
 
 median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
@@ -101,7 +119,9 @@ measure() {
     | tee -a "$ROWS"
 }
 
-# service BACKEND: the shipped binary, every workload at every connection count.
+# service BACKEND: the shipped binary, every workload at every connection count. Its settings
+# are the shipped defaults (config/default.toml: product cache on, 60 s) but for the port, one
+# worker, the backend, the database and a rate limit no run reaches.
 service() {
   local backend=$1 url=http://127.0.0.1:$PORT
   HEALTH_URL=$url/health
@@ -123,7 +143,10 @@ service() {
     measure "$backend" "POST /orders, 3 lines" "$url" "$c" order "$PRODUCTS"
     measure "$backend" "POST /orders, one product" "$url" "$c" hot "$PRODUCTS"
     measure "$backend" "POST /orders, 3 lines, Idempotency-Key" "$url" "$c" idempotent "$PRODUCTS"
+    local lookups_before
+    lookups_before=$(cache_lookups "$url")
     measure "$backend" "mixed: 10% orders, 90% GET /products/{id}" "$url" "$c" mixed "$PRODUCTS"
+    cache_ratio "$backend" "$c" "$lookups_before" "$(cache_lookups "$url")"
   done
   printf '%s\tpeak RSS\t\t%s MB\n' "$backend" "$(peak_rss_mb)" | tee -a "$OUT/rss.tsv"
   stop_process
@@ -160,6 +183,7 @@ pgbench_run() {
 
 echo "bench: $MODE mode, server on core $SERVER_CORE, wrk/pgbench on core $LOAD_CORE, report in $REPORT"
 : >"$OUT/rss.tsv"
+: >"$OUT/cache.tsv"
 psql -q "$PG/postgres" -c "CREATE DATABASE $DB" >/dev/null
 service memory
 service postgres
@@ -180,6 +204,12 @@ pgbench_run "1 unit of product 1 as one statement" bench/pgbench/order_one_produ
   echo "| subject | workload | conns | req/s | p50 ms | p99 ms | server CPU µs/req | errors |"
   echo "|---|---|---:|---:|---:|---:|---:|---:|"
   awk -F'\t' '{printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8}' "$ROWS"
+  echo
+  echo "Product cache during the mixed workload (from /metrics before and after its runs):"
+  echo
+  echo "| backend | conns | hits | misses | bypasses | hit ratio |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  awk -F'\t' '{printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6}' "$OUT/cache.tsv"
   echo
   echo "Peak RSS (VmHWM) of the service after all its workloads:"
   echo

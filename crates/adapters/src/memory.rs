@@ -154,6 +154,12 @@ impl ProductRepository for MemoryStore {
         Ok(self.read().products.get(&id).cloned())
     }
 
+    async fn find_many(&self, ids: &[ProductId]) -> Result<Vec<Product>, Error> {
+        let state = self.read();
+        let ids: std::collections::BTreeSet<&ProductId> = ids.iter().collect();
+        Ok(ids.into_iter().filter_map(|id| state.products.get(id).cloned()).collect())
+    }
+
     async fn list(&self, filter: ProductFilter, page: PageRequest) -> Result<Page<Product>, Error> {
         let state = self.read();
         let listed = |p: &&Product| filter.matches(p);

@@ -116,6 +116,7 @@ macro_rules! contract {
 
 contract!(
     a_created_product_is_found_as_stored,
+    products_are_found_many_at_once_by_ascending_id,
     explicit_ids_are_honoured_once_and_automatic_ids_skip_them,
     listing_filters_and_pages_with_a_total,
     every_listing_holds_exactly_the_products_its_filter_matches,
@@ -183,6 +184,21 @@ async fn a_created_product_is_found_as_stored(s: Subject) {
     assert_eq!(found.manager_id.as_ref().map(ManagerId::as_str), Some("mgr_1"));
     assert!(!found.discontinued);
     assert!(s.products.find(ProductId::new(999_999).unwrap()).await.unwrap().is_none());
+}
+
+async fn products_are_found_many_at_once_by_ascending_id(s: Subject) {
+    let mug = s.add("Mug", "1", 1).await;
+    let cup = s.add("Cup", "2", 2).await;
+    s.products.discontinue(cup, None).await.unwrap();
+    let missing = ProductId::new(999_999).unwrap();
+
+    let found = s.products.find_many(&[missing, cup, mug, cup]).await.unwrap();
+
+    let ids: Vec<ProductId> = found.iter().map(|p| p.id).collect();
+    assert_eq!(ids, vec![mug, cup]);
+    assert!(found[1].discontinued);
+    assert_eq!(found[0], s.products.find(mug).await.unwrap().unwrap());
+    assert!(s.products.find_many(&[]).await.unwrap().is_empty());
 }
 
 async fn explicit_ids_are_honoured_once_and_automatic_ids_skip_them(s: Subject) {

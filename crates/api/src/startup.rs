@@ -9,7 +9,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use adapters::cache::{CacheControl, CachedStore};
 use adapters::memory::MemoryStore;
-use adapters::postgres::{ChangeEvent, ChangeListener, PgStore, run_migrations};
+use adapters::postgres::{AnnouncedOrders, ChangeAnnouncer, ChangeEvent, ChangeListener, PgStore, run_migrations};
 use anyhow::Context;
 use domain::limits::RateLimit;
 use domain::ports::{AuditLog, HealthCheck, OrderRepository, ProductRepository, RateCounter};
@@ -34,11 +34,17 @@ pub struct Components {
     /// Hears other processes' catalogue changes and keeps the product cache coherent (PostgreSQL
     /// with the cache on).
     listener: Option<ChangeListener>,
+    /// Tells the other processes which products' stock this one's orders changed (PostgreSQL,
+    /// cache on or off: the other processes may cache).
+    announcer: Option<Arc<ChangeAnnouncer>>,
 }
 
 impl std::fmt::Debug for Components {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Components").field("listening", &self.listener.is_some()).finish_non_exhaustive()
+        f.debug_struct("Components")
+            .field("listening", &self.listener.is_some())
+            .field("announcing", &self.announcer.is_some())
+            .finish_non_exhaustive()
     }
 }
 
@@ -56,21 +62,25 @@ pub async fn build_components(settings: &Settings) -> anyhow::Result<Components>
             let store = Arc::new(MemoryStore::new());
             // One process owns the memory store: every write passes through the cache.
             let (state, _) = wire_state(store.clone(), store.clone(), store.clone(), store, limit, ttl, true);
-            Components { state, listener: None }
+            Components { state, listener: None, announcer: None }
         }
         Backend::Postgres => {
             run_migrations(&settings.database.url).await.context("applying database migrations")?;
-            let store = Arc::new(PgStore::new(&settings.database.pool()).context("configuring the database pool")?);
-            let (state, cache) = wire_state(store.clone(), store.clone(), store.clone(), store, limit, ttl, false);
+            let store = PgStore::new(&settings.database.pool()).context("configuring the database pool")?;
+            let announcer = Arc::new(ChangeAnnouncer::spawn(store.clone())?);
+            let store = Arc::new(store);
+            let orders = Arc::new(AnnouncedOrders::new(store.clone(), announcer.clone()));
+            let (state, cache) = wire_state(store.clone(), orders, store.clone(), store, limit, ttl, false);
             let listener = cache.map(|cache| {
                 let on_change = Arc::new(move |event: ChangeEvent| match event {
                     ChangeEvent::Changed => cache.invalidate(),
+                    ChangeEvent::StockChanged(ids) => cache.invalidate_stock(&ids),
                     ChangeEvent::Disconnected => cache.set_synced(false),
                     ChangeEvent::Resynced => cache.set_synced(true),
                 });
-                ChangeListener::spawn(&settings.database.url, on_change)
+                ChangeListener::spawn_ignoring(&settings.database.url, announcer.origin(), on_change)
             });
-            Components { state, listener }
+            Components { state, listener, announcer: Some(announcer) }
         }
     })
 }
@@ -105,6 +115,8 @@ pub struct Application {
     server: Server,
     /// Runs as long as the application does.
     _listener: Option<ChangeListener>,
+    /// Flushed once the server has stopped.
+    announcer: Option<Arc<ChangeAnnouncer>>,
 }
 
 impl std::fmt::Debug for Application {
@@ -129,7 +141,7 @@ impl Application {
     /// # Errors
     /// When the address cannot be bound.
     pub fn bind(settings: &Settings, components: Components, extra: ExtraRoutes) -> anyhow::Result<Self> {
-        let Components { state, listener } = components;
+        let Components { state, listener, announcer } = components;
         let address = (settings.server.host.as_str(), settings.server.port);
         let tcp = TcpListener::bind(address)
             .with_context(|| format!("binding {}:{}", settings.server.host, settings.server.port))?;
@@ -164,7 +176,7 @@ impl Application {
         }
         let server = server.listen(tcp)?.run();
         tokio::spawn(crate::drain::stop_on_signal(server.handle(), draining, settings.server.drain_period()));
-        Ok(Self { port, server, _listener: listener })
+        Ok(Self { port, server, _listener: listener, announcer })
     }
 
     /// The bound port.
@@ -172,11 +184,18 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGTERM or SIGINT, then drains in-flight requests.
+    /// Serves until SIGTERM or SIGINT, then drains in-flight requests and announces the stock
+    /// changes of the last orders.
     ///
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        if let Some(announcer) = self.announcer
+            && let Err(err) = announcer.flush().await
+        {
+            tracing::warn!(error = format!("{err:#}"), "the stock changes of the last orders were not announced");
+        }
+        served
     }
 }

@@ -89,3 +89,12 @@ impl From<Violation> for Error {
         Self::Invalid(violation)
     }
 }
+
+impl Error {
+    /// Whether the storage failed rather than refused the request: a write that failed so may
+    /// have been made all the same (its connection lost after `COMMIT` was sent), while any other
+    /// error means nothing changed.
+    pub fn is_storage_failure(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::Unexpected(_))
+    }
+}

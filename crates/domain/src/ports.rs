@@ -32,6 +32,13 @@ pub trait ProductRepository: Send + Sync + 'static {
     /// Only the storage failures common to every port.
     async fn find(&self, id: ProductId) -> Result<Option<Product>, Error>;
 
+    /// The products with these ids, discontinued or not, by ascending id; an id without a
+    /// product is left out.
+    ///
+    /// # Errors
+    /// Only the storage failures common to every port.
+    async fn find_many(&self, ids: &[ProductId]) -> Result<Vec<Product>, Error>;
+
     /// The products matching `filter`, by ascending id, sliced by `page`: a
     /// [`crate::page::PageStart::After`] slice holds the products with a greater id.
     ///

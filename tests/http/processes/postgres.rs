@@ -122,6 +122,64 @@ async fn a_write_through_one_process_is_visible_on_another_within_a_second() {
     }
 }
 
+/// How many product queries `server` answered from its cache so far.
+async fn cache_hits(server: &Server) -> f64 {
+    let text = server.get("/metrics").await.text().await.unwrap();
+    super::sample(&text, r#"product_cache_lookups_total{result="hit"}"#).unwrap_or(0.0)
+}
+
+/// Reads `path` on `server`, and whether its cache answered.
+async fn read_cached(server: &Server, path: &str) -> (Value, bool) {
+    let before = cache_hits(server).await;
+    let product: Value = server.get(path).await.json().await.unwrap();
+    (product, cache_hits(server).await > before)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_order_through_one_process_shows_on_another_within_a_second_and_leaves_its_other_products_cached() {
+    let db = TestDatabase::create().await;
+    let (a, b) = tokio::join!(Server::start(&db.url, &[]), Server::start(&db.url, &[]));
+    let mut ids = Vec::new();
+    for name in ["Mug", "Cup"] {
+        let created: Value =
+            a.post("/products", &json!({"name": name, "price": 5, "stock": 10})).await.json().await.unwrap();
+        ids.push(created["id"].clone());
+    }
+    let (mug, cup) = (&format!("/products/{}", ids[0]), &format!("/products/{}", ids[1]));
+    // Warm b's cache: both products served from it (once its change feed is up and the
+    // announcements of the creations are in).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, mug_cached) = read_cached(&b, mug).await;
+        let (_, cup_cached) = read_cached(&b, cup).await;
+        if mug_cached && cup_cached {
+            break;
+        }
+        assert!(Instant::now() < deadline, "process b never served the products from its cache");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let order = a.post("/orders", &json!({"products": [{"product_id": ids[0], "quantity": 2}]})).await;
+    assert_eq!(order.status(), StatusCode::CREATED);
+    let ordered = Instant::now();
+
+    // Well within the cache's backstop lifetime: only the announcement can have shown it.
+    loop {
+        let (seen, _) = read_cached(&b, mug).await;
+        if seen["stock"] == 8 {
+            break;
+        }
+        assert!(ordered.elapsed() < Duration::from_secs(1), "process b still serves {seen} after 1 s");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let (cup_seen, cup_cached) = read_cached(&b, cup).await;
+    assert_eq!(cup_seen["stock"], 10);
+    assert!(cup_cached, "the product the order did not touch is still served from b's cache");
+    let (mug_seen, mug_cached) = read_cached(&b, mug).await;
+    assert_eq!(mug_seen["stock"], 8);
+    assert!(mug_cached, "the ordered product is cached again once read");
+}
+
 async fn in_flight_requests(client: &Client, address: &str) -> f64 {
     let text = client.get(format!("{address}/metrics")).send().await.unwrap().text().await.unwrap();
     text.lines()

@@ -1,5 +1,6 @@
 //! Cross-process cache invalidation: a session of its own that `LISTEN`s for the notification the
-//! `products` trigger sends on every committed change, whichever process made it.
+//! `products` trigger sends on every committed change but an order's stock write, and for the
+//! announcements of the stock that orders took (`super::announcer`), whichever process made them.
 //!
 //! A notification sent while nobody listens is lost for good, so the listener also says when it
 //! stops hearing ([`ChangeEvent::Disconnected`]) and when it hears again ([`ChangeEvent::Resynced`]):
@@ -14,11 +15,14 @@ use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, Client, Connection, Socket};
 use tracing::Instrument as _;
 
+use domain::ids::ProductId;
+
+use super::announcer::{Announcement, Origin, parse_payload};
 use super::connect::{Target, TlsStream};
 use super::store::redact_password;
 
-/// The channel the trigger of migration `2026-11-22-000003` notifies.
-const CHANNEL: &str = "catalogue_changed";
+/// The channel the trigger of migration `2026-11-22-000003` notifies, and announcements use.
+pub(crate) const CHANNEL: &str = "catalogue_changed";
 
 /// Name the listening session reports in `pg_stat_activity`, apart from the pool's sessions.
 const APPLICATION_NAME: &str = "ecommerce-api-listener";
@@ -39,10 +43,13 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 const KEEPALIVE_RETRIES: u32 = 3;
 
 /// What the listener tells its caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChangeEvent {
-    /// A change to `products` was committed.
+    /// A change to `products` was committed: any product may have changed.
     Changed,
+    /// Orders (or status changes) committed by another process changed the stock of these
+    /// products, and only that.
+    StockChanged(Vec<ProductId>),
     /// The listener lost its session, or could not open one: changes may go unannounced, so the
     /// caller must treat its cache as stale until [`ChangeEvent::Resynced`].
     Disconnected,
@@ -66,6 +73,15 @@ impl ChangeListener {
     /// cannot be reached; failures are logged, never returned. Without a runtime, or with a URL
     /// that does not parse, it logs that, sends [`ChangeEvent::Disconnected`] and never listens.
     pub fn spawn(database_url: &str, on_change: OnChange) -> ChangeListener {
+        Self::listen(database_url, None, on_change)
+    }
+
+    /// As [`ChangeListener::spawn`], leaving out the announcements of `own` process.
+    pub fn spawn_ignoring(database_url: &str, own: Origin, on_change: OnChange) -> ChangeListener {
+        Self::listen(database_url, Some(own), on_change)
+    }
+
+    fn listen(database_url: &str, own: Option<Origin>, on_change: OnChange) -> ChangeListener {
         let database = redact_password(database_url);
         let config = match listener_config(database_url) {
             Ok(config) => config,
@@ -81,7 +97,7 @@ impl ChangeListener {
             return ChangeListener { task: None };
         };
         let span = tracing::info_span!("pg.change_listener", database.url = %database);
-        let task = runtime.spawn(listen_forever(config, on_change).instrument(span));
+        let task = runtime.spawn(listen_forever(config, own, on_change).instrument(span));
         ChangeListener { task: Some(task) }
     }
 }
@@ -109,7 +125,7 @@ fn listener_config(database_url: &str) -> anyhow::Result<Target> {
 }
 
 /// Listens, reconnecting after every loss, until the task is aborted.
-async fn listen_forever(config: Target, on_change: OnChange) {
+async fn listen_forever(config: Target, own: Option<Origin>, on_change: OnChange) {
     let mut retry = FIRST_RETRY;
     let mut in_outage = false;
     loop {
@@ -126,7 +142,7 @@ async fn listen_forever(config: Target, on_change: OnChange) {
                 }
                 retry = FIRST_RETRY;
                 on_change(ChangeEvent::Resynced);
-                let lost = relay(client, connection, &on_change).await;
+                let lost = relay(client, connection, own, &on_change).await;
                 tracing::warn!(error = format!("{lost:#}"), "lost the catalogue change feed; reconnecting");
                 in_outage = true;
                 on_change(ChangeEvent::Disconnected);
@@ -172,11 +188,20 @@ async fn connect_and_listen(config: &Target) -> anyhow::Result<(Client, Connecti
 
 /// Passes notifications on until the session ends, and returns why it did. The connection ends
 /// as soon as its client is dropped, so the client is held here for as long as it runs.
-async fn relay(_client: Client, mut connection: Connection<Socket, TlsStream>, on_change: &OnChange) -> anyhow::Error {
+async fn relay(
+    _client: Client,
+    mut connection: Connection<Socket, TlsStream>,
+    own: Option<Origin>,
+    on_change: &OnChange,
+) -> anyhow::Error {
     loop {
         match poll_fn(|cx| connection.poll_message(cx)).await {
             Some(Ok(AsyncMessage::Notification(notification))) if notification.channel() == CHANNEL => {
-                on_change(ChangeEvent::Changed);
+                match parse_payload(notification.payload(), own) {
+                    Some(Announcement::Everything) => on_change(ChangeEvent::Changed),
+                    Some(Announcement::Stock(ids)) => on_change(ChangeEvent::StockChanged(ids)),
+                    None => {}
+                }
             }
             Some(Ok(_)) => {}
             Some(Err(err)) => return anyhow::Error::new(err),

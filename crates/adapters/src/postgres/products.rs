@@ -39,6 +39,19 @@ pub(crate) async fn find_product(conn: &mut AsyncPgConnection, id: ProductId) ->
         .transpose()
 }
 
+/// The products with these ids, by ascending id, in one statement.
+pub(crate) async fn find_products(conn: &mut AsyncPgConnection, ids: &[ProductId]) -> Result<Vec<Product>, Error> {
+    let ids: Vec<i64> = ids.iter().map(|id| id.get()).collect();
+    let rows = products::table
+        .filter(products::id.eq_any(&ids))
+        .order(products::id.asc())
+        .select(ProductRow::as_select())
+        .load(conn)
+        .await
+        .or_storage("loading products")?;
+    products_from_rows(rows)
+}
+
 /// Inserts a product with its requested id, or the next free one.
 ///
 /// # Errors
@@ -371,6 +384,12 @@ impl ProductRepository for PgStore {
     async fn find(&self, id: ProductId) -> Result<Option<Product>, Error> {
         let mut conn = self.connection().await?;
         find_product(&mut conn, id).await
+    }
+
+    #[tracing::instrument(name = "pg.products.find_many", skip_all, fields(products = ids.len()))]
+    async fn find_many(&self, ids: &[ProductId]) -> Result<Vec<Product>, Error> {
+        let mut conn = self.connection().await?;
+        find_products(&mut conn, ids).await
     }
 
     #[tracing::instrument(name = "pg.products.list", skip_all, fields(start = ?page.start, limit = page.limit))]

@@ -135,8 +135,8 @@ async fn a_listener_hears_of_every_change_committed_by_another_process_and_of_no
     assert_quiet(&mut events).await;
 }
 
-// A notification in every order made PostgreSQL commit orders one at a time; the stock an order
-// takes shows on other processes through the cache's short lifetime instead.
+// A notification in every order made PostgreSQL commit orders one at a time: the order's own
+// transaction stays quiet, and the process that placed it announces it after the commit (below).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn placing_an_order_announces_nothing_while_other_stock_changes_still_do() {
     use domain::order::{OrderRequest, Quantity, RequestedLine};
@@ -266,4 +266,91 @@ async fn dropping_a_listener_closes_its_session() {
         assert!(tokio::time::Instant::now() < deadline, "the listener's session outlived it");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+fn one_unit_of(id: domain::ids::ProductId) -> domain::order::OrderRequest {
+    use domain::order::{OrderRequest, Quantity, RequestedLine};
+    let line = RequestedLine { product_id: id, quantity: Quantity::new(1).unwrap() };
+    OrderRequest::new(vec![line], None, None, domain::status::OrderStatus::Pending).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_is_announced_with_its_products_after_its_commit_except_to_its_own_process() {
+    use adapters::postgres::{AnnouncedOrders, ChangeAnnouncer};
+    use domain::ports::OrderRepository;
+
+    let db = TestDatabase::create().await;
+    let store = store_for(&db);
+    let announcer = Arc::new(ChangeAnnouncer::spawn(store.clone()).unwrap());
+    let orders = AnnouncedOrders::new(Arc::new(store.clone()), announcer.clone());
+    let (_listener, mut events) = listen(&db.url);
+    let (sender, mut own_events) = tokio::sync::mpsc::unbounded_channel();
+    let _own_listener = adapters::postgres::ChangeListener::spawn_ignoring(
+        &db.url,
+        announcer.origin(),
+        Arc::new(move |event| {
+            let _ = sender.send(event);
+        }),
+    );
+    assert_eq!(next_event(&mut events, Duration::from_secs(5)).await, ChangeEvent::Resynced);
+    assert_eq!(next_event(&mut own_events, Duration::from_secs(5)).await, ChangeEvent::Resynced);
+    let mug = store.create(new_product("Mug")).await.unwrap().id;
+    let cup = store.create(new_product("Cup")).await.unwrap().id;
+    for _ in 0..2 {
+        assert_eq!(next_event(&mut events, DELIVERY).await, ChangeEvent::Changed);
+        assert_eq!(next_event(&mut own_events, DELIVERY).await, ChangeEvent::Changed, "the trigger's, heard by all");
+    }
+
+    orders.place(one_unit_of(mug), None).await.unwrap();
+
+    assert_eq!(next_event(&mut events, DELIVERY).await, ChangeEvent::StockChanged(vec![mug]));
+    assert_quiet(&mut own_events).await;
+    // The cup's three units, then an order that is refused: it changed nothing and says nothing.
+    for _ in 0..3 {
+        orders.place(one_unit_of(cup), None).await.unwrap();
+    }
+    assert_eq!(next_event(&mut events, DELIVERY).await, ChangeEvent::StockChanged(vec![cup]));
+    while let Ok(Some(event)) = tokio::time::timeout(QUIET, events.recv()).await {
+        assert_eq!(event, ChangeEvent::StockChanged(vec![cup]));
+    }
+    assert!(orders.place(one_unit_of(cup), None).await.is_err(), "the cup is sold out");
+    assert_quiet(&mut events).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_orders_of_a_moment_are_announced_together() {
+    use adapters::postgres::{AnnouncedOrders, ChangeAnnouncer};
+    use domain::ports::OrderRepository;
+
+    let db = TestDatabase::create().await;
+    let store = store_for(&db);
+    let orders = Arc::new(AnnouncedOrders::new(
+        Arc::new(store.clone()),
+        Arc::new(ChangeAnnouncer::spawn(store.clone()).unwrap()),
+    ));
+    let mut ids = Vec::new();
+    for n in 0..20 {
+        ids.push(store.create(new_product(&format!("Product {n}"))).await.unwrap().id);
+    }
+    let (_listener, mut events) = listen(&db.url);
+    assert_eq!(next_event(&mut events, Duration::from_secs(5)).await, ChangeEvent::Resynced);
+
+    let placing = ids.iter().map(|&id| {
+        let orders = orders.clone();
+        tokio::spawn(async move { orders.place(one_unit_of(id), None).await.unwrap() })
+    });
+    futures_util::future::join_all(placing).await;
+
+    let mut heard = Vec::new();
+    let mut announcements = 0;
+    while heard.len() < ids.len() {
+        match next_event(&mut events, DELIVERY).await {
+            ChangeEvent::StockChanged(announced) => heard.extend(announced),
+            other => panic!("{other:?}"),
+        }
+        announcements += 1;
+    }
+    heard.sort_unstable();
+    assert_eq!(heard, ids);
+    assert!(announcements < ids.len(), "{announcements} announcements for {} orders", ids.len());
 }
