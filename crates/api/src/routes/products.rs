@@ -1,7 +1,7 @@
 //! Storefront products: `/products`.
 
 use actix_web::http::header::LOCATION;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use domain::ids::ProductId;
 use domain::product::{Description, NewProduct, Product, ProductChanges, ProductFilter, ProductName, Stock};
 use serde::{Deserialize, Serialize};
@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::errors::{ApiError, ErrorBody, FieldErrors, method_not_allowed};
 use crate::extract::{Flag, JsonBody, QueryValue, path_id, query};
+use crate::json::{self, JsonWriter, WriteJson};
 use crate::money::{MoneyJson, parse_price};
 use crate::pagination::{PageQuery, Paging};
 use crate::state::AppState;
@@ -34,15 +35,17 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
+// Borrowed from the domain's product and written by `WriteJson`; the derived `Serialize` is the
+// reference the tests hold that writer to. (Doc comments here are the OpenAPI descriptions.)
 /// A product on the storefront.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ProductResponse {
+pub struct ProductResponse<'a> {
     #[schema(example = 1)]
     id: i64,
     #[schema(example = "Premium Coffee Beans")]
-    name: String,
+    name: &'a str,
     #[schema(example = "Single-origin, 1 kg")]
-    description: String,
+    description: &'a str,
     /// Exact, at most two decimals.
     #[schema(value_type = f64, example = 15.99)]
     price: MoneyJson,
@@ -50,16 +53,42 @@ pub struct ProductResponse {
     stock: u32,
 }
 
-impl From<Product> for ProductResponse {
-    fn from(p: Product) -> Self {
+impl<'a> From<&'a Product> for ProductResponse<'a> {
+    fn from(p: &'a Product) -> Self {
         Self {
             id: p.id.get(),
-            name: p.name.as_str().to_owned(),
-            description: p.description.as_str().to_owned(),
+            name: p.name.as_str(),
+            description: p.description.as_str(),
             price: MoneyJson(p.price),
             stock: p.stock.get(),
         }
     }
+}
+
+impl WriteJson for ProductResponse<'_> {
+    fn size_hint(&self) -> usize {
+        // Keys, quotes and braces are 52 bytes; the three numbers at most 46.
+        self.name.len() + self.description.len() + 102
+    }
+
+    fn write_json(&self, out: &mut JsonWriter) {
+        out.raw("{\"id\":");
+        out.int(self.id);
+        out.raw(",\"name\":");
+        out.string(self.name);
+        out.raw(",\"description\":");
+        out.string(self.description);
+        out.raw(",\"price\":");
+        out.money(self.price.0);
+        out.raw(",\"stock\":");
+        out.int(self.stock);
+        out.raw("}");
+    }
+}
+
+/// A 200 (or other `response`) with one product as its body.
+fn product_response(response: &mut HttpResponseBuilder, product: &Product) -> HttpResponse {
+    json::respond(response, &ProductResponse::from(product))
 }
 
 /// A product to add.
@@ -179,10 +208,11 @@ pub async fn list_products(req: HttpRequest, state: web::Data<AppState>) -> Resu
     let filter = ProductFilter { for_sale_only: true, in_stock_only: in_stock, ..Default::default() };
     let page = state.catalogue.list(filter, paging.request()).await?;
     let mut response = HttpResponse::Ok();
-    let extra: Vec<(&str, String)> = if in_stock { vec![("in_stock", "true".to_owned())] } else { vec![] };
+    let extra: &[(&str, &str)] = if in_stock { &[("in_stock", "true")] } else { &[] };
     let last_id = page.items.last().map(|p| p.id.get());
-    paging.write_headers(&mut response, page.total, page.more, last_id, "/products", &extra);
-    Ok(response.json(page.items.into_iter().map(ProductResponse::from).collect::<Vec<_>>()))
+    paging.write_headers(&mut response, page.total, page.more, last_id, "/products", extra);
+    let items: Vec<ProductResponse<'_>> = page.items.iter().map(ProductResponse::from).collect();
+    Ok(json::respond(&mut response, items.as_slice()))
 }
 
 /// Adds a product.
@@ -201,9 +231,10 @@ pub async fn create_product(
     body: JsonBody<CreateProductBody>,
 ) -> Result<HttpResponse, ApiError> {
     let product = state.catalogue.add(body.value.try_into()?).await?;
-    Ok(HttpResponse::Created()
-        .insert_header((LOCATION, format!("/products/{}", product.id)))
-        .json(ProductResponse::from(product)))
+    Ok(product_response(
+        HttpResponse::Created().insert_header((LOCATION, format!("/products/{}", product.id))),
+        &product,
+    ))
 }
 
 /// One product.
@@ -217,7 +248,7 @@ pub async fn create_product(
 )]
 pub async fn get_product(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let product = state.catalogue.get(product_id(&id)?).await?;
-    Ok(HttpResponse::Ok().json(ProductResponse::from(product)))
+    Ok(product_response(&mut HttpResponse::Ok(), &product))
 }
 
 /// Changes some fields of a product.
@@ -239,7 +270,7 @@ pub async fn update_product(
 ) -> Result<HttpResponse, ApiError> {
     let id = product_id(&id)?;
     let product = state.catalogue.change(id, body.value.try_into()?).await?;
-    Ok(HttpResponse::Ok().json(ProductResponse::from(product)))
+    Ok(product_response(&mut HttpResponse::Ok(), &product))
 }
 
 /// Sets a product's stock level.
@@ -262,7 +293,7 @@ pub async fn set_quantity(
     let id = product_id(&id)?;
     let stock = Stock::new(body.value.quantity).map_err(|e| ApiError::invalid_field("quantity", &e.0))?;
     let product = state.catalogue.change(id, ProductChanges { stock: Some(stock), ..Default::default() }).await?;
-    Ok(HttpResponse::Ok().json(ProductResponse::from(product)))
+    Ok(product_response(&mut HttpResponse::Ok(), &product))
 }
 
 /// Discontinues a product: it leaves the listing and can no longer be ordered.
@@ -277,4 +308,42 @@ pub async fn set_quantity(
 pub async fn delete_product(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     state.catalogue.discontinue(product_id(&id)?, None).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::Money;
+
+    fn product(name: &str, description: &str, cents: i64, stock: i64) -> Product {
+        Product {
+            id: ProductId::new(9_007_199_254_740_991).unwrap(),
+            manager_id: None,
+            name: ProductName::parse(name).unwrap(),
+            description: Description::parse(description).unwrap(),
+            price: Money::from_cents(cents).unwrap(),
+            stock: Stock::new(stock).unwrap(),
+            discontinued: false,
+        }
+    }
+
+    #[test]
+    fn products_are_written_as_serde_writes_the_documented_response() {
+        let products = [
+            product("Coffee", "Single-origin, 1 kg", 1599, 100),
+            product("Quote \" back \\ tab \t ctrl \u{1}", "é 漢字 🦀\nline", 1290, 0),
+            product("Mug", "", 100_000_000_000, 2_147_483_647),
+            product("Spoon", "", 0, 1),
+            product("Fork", "", 5, 1),
+        ];
+        let responses: Vec<ProductResponse<'_>> = products.iter().map(ProductResponse::from).collect();
+        for response in &responses {
+            let written = json::to_bytes(response);
+            assert_eq!(written, serde_json::to_vec(response).unwrap());
+            assert!(written.len() <= response.size_hint());
+        }
+        assert_eq!(json::to_bytes(responses.as_slice()), serde_json::to_vec(&responses).unwrap());
+        let none: &[ProductResponse<'_>] = &[];
+        assert_eq!(json::to_bytes(none), serde_json::to_vec(none).unwrap());
+    }
 }
