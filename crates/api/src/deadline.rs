@@ -19,7 +19,7 @@ use crate::errors::ApiError;
 #[derive(Debug, Clone, Copy)]
 pub struct RequestDeadline(pub Duration);
 
-/// Runs the rest of the chain under the configured deadline.
+/// Runs the rest of the chain under the configured deadline; called by the request edge.
 ///
 /// # Errors
 /// 503 when the deadline passes; otherwise those of the inner service.

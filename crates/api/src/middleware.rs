@@ -1,6 +1,8 @@
 //! The request edge: one middleware around every route that gives each request an id, trims
-//! trailing slashes, answers `HEAD` like `GET`, turns panics into 500s, wraps framework-made
-//! errors in the envelope and writes one access-log line.
+//! trailing slashes, answers `HEAD` like `GET`, drains ([`crate::drain`]), applies the request
+//! deadline ([`crate::deadline`]), turns panics into 500s, wraps framework-made errors in the
+//! envelope, counts the request in the metrics and writes one access-log line. One middleware
+//! rather than one per concern: each layer costs the request boxed futures and a poll.
 
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
@@ -90,7 +92,8 @@ pub async fn edge(
 
     // No clone of the request may live across the call: routing needs it unshared. So failures
     // that leave no response behind go back as errors, which actix renders with the envelope.
-    let outcome = AssertUnwindSafe(async move { next.call(req).await }).catch_unwind().instrument(span.clone()).await;
+    let served = crate::drain::drain(req, move |req| crate::deadline::deadline(req, next));
+    let outcome = AssertUnwindSafe(served).catch_unwind().instrument(span.clone()).await;
     let failed = |err: ApiError| {
         let duration_us = whole_micros(started);
         tracing::info!(parent: &span, status = err.status_code().as_u16(), duration_us, "request served");
