@@ -7,6 +7,8 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{LogFormat, LogSettings};
 
+mod text;
+
 /// Lines queued for the writer thread before new ones are dropped (and counted as dropped):
 /// a slow terminal or pipe must not slow requests down.
 const QUEUED_LINES: usize = 128_000;
@@ -34,7 +36,7 @@ pub fn init(settings: &LogSettings) -> Option<WorkerGuard> {
         .with_ansi(std::io::stdout().is_terminal());
     let installed = match settings.format {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text => builder.fmt_fields(text::TextFields).event_format(text::TextFormat::default()).try_init(),
     };
     if installed.is_err() {
         return None;
