@@ -149,7 +149,23 @@ pub fn query_value<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a s
 /// # Errors
 /// 400 when the query string cannot be decoded, or naming the parameter `T` refuses.
 pub fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
-    let pairs = query_pairs(req.query_string())?;
+    query_from(req.query_string())
+}
+
+fn query_from<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    // A query string that names every parameter once reads as it is. The rest (a repeated
+    // parameter, a value `T` refuses) takes the longer way, which keeps the last value of each
+    // and names the parameter on error.
+    if !repeats_a_key(query)
+        && let Ok(value) = T::deserialize(serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes())))
+    {
+        return Ok(value);
+    }
+    last_values(query)
+}
+
+fn last_values<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let pairs = query_pairs(query)?;
     let mut last: Vec<(String, String)> = Vec::with_capacity(pairs.len());
     for (key, value) in pairs.into_iter().rev() {
         if !last.iter().any(|(seen, _)| *seen == key) {
@@ -164,6 +180,17 @@ pub fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
         let field = if path == "." { "query".to_owned() } else { path };
         ApiError::invalid_field(&field, &err.inner().to_string())
     })
+}
+
+fn repeats_a_key(query: &str) -> bool {
+    let mut keys = Vec::with_capacity(8);
+    for (key, _) in form_urlencoded::parse(query.as_bytes()) {
+        if keys.contains(&key) {
+            return true;
+        }
+        keys.push(key);
+    }
+    false
 }
 
 /// A query parameter as sent: its value parsed, or its text kept so that every bad parameter
@@ -394,6 +421,42 @@ mod tests {
             let through = parse_json::<ThroughNumber>(body.as_bytes()).map(|d| d.n).map_err(details);
             assert_eq!(direct, through, "{value}");
         }
+    }
+
+    #[test]
+    fn a_query_string_reads_the_same_whether_or_not_a_key_repeats() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Query {
+            page: Option<QueryValue<u64>>,
+            per_page: Option<QueryValue<u64>>,
+            in_stock: Option<QueryValue<Flag>>,
+            status: Option<String>,
+        }
+        for text in [
+            "",
+            "page=2",
+            "page=2&page=3",
+            "per_page=x",
+            "page=%32",
+            "page=+2+",
+            "%70age=5",
+            "page",
+            "=&&",
+            "page=%ZZ",
+            "a=1&b=2&page=1",
+            "in_stock=true&in_stock=maybe",
+            "in_stock=1",
+            "status=%E2%9C%93",
+            "status=a+b&status=c%26d",
+            "page=1&per_page=10&page=4&per_page=x",
+            "status=%FF",
+        ] {
+            let read = |result: Result<Query, ApiError>| result.map(|q| format!("{q:?}")).map_err(|e| e.body());
+            assert_eq!(read(query_from(text)), read(last_values(text)), "{text}");
+        }
+        let read: Query = query_from("page=2&per_page=5&page=3").unwrap();
+        assert_eq!((read.page, read.per_page), (Some(QueryValue::Valid(3)), Some(QueryValue::Valid(5))));
     }
 
     #[test]

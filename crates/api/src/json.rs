@@ -59,8 +59,8 @@ impl JsonWriter {
     pub fn string(&mut self, text: &str) {
         self.buf.push(b'"');
         let bytes = text.as_bytes();
-        // Most strings need no escape: one copy. `fold` rather than `any` lets it vectorise.
-        if !bytes.iter().fold(false, |seen, &b| seen | needs_escape(b)) {
+        // Most strings need no escape: one copy.
+        if !any_needs_escape(bytes) {
             self.buf.extend_from_slice(bytes);
         } else {
             self.escaped(bytes);
@@ -136,6 +136,21 @@ fn needs_escape(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\'
 }
 
+/// Whether any byte needs an escape, eight bytes at a time: for each byte of a word, whether it
+/// is below 0x20, a quote or a backslash, with the usual carry tricks (a set high bit in
+/// `(v - n) & !v` for a byte below `n`).
+fn any_needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    let below = |v: u64, n: u8| v.wrapping_sub(ONES * u64::from(n)) & !v & HIGH;
+    let (words, rest) = bytes.as_chunks::<8>();
+    let flagged = words.iter().fold(0, |flags, word| {
+        let v = u64::from_ne_bytes(*word);
+        flags | below(v, 0x20) | below(v ^ (ONES * u64::from(b'"')), 1) | below(v ^ (ONES * u64::from(b'\\')), 1)
+    });
+    flagged != 0 || rest.iter().any(|&b| needs_escape(b))
+}
+
 /// `value` as a JSON text.
 pub fn to_bytes<T: WriteJson + ?Sized>(value: &T) -> Bytes {
     let mut out = JsonWriter::with_capacity(value.size_hint());
@@ -174,6 +189,29 @@ mod tests {
         ] {
             assert_eq!(written(|out| out.string(text)), serde_json::to_string(text).unwrap(), "{text:?}");
         }
+    }
+
+    #[test]
+    fn every_byte_that_needs_an_escape_is_found_at_every_position() {
+        // Backgrounds next to the bytes looked for, and with the high bit set.
+        for background in [b'a', b' ', b'!', b'#', b'[', b']', 0x7f, 0x80, 0xa2, 0xdc, 0xff] {
+            for len in 0..20 {
+                let plain = vec![background; len];
+                assert!(!any_needs_escape(&plain));
+                for at in 0..len {
+                    for b in 0..=u8::MAX {
+                        let mut bytes = plain.clone();
+                        bytes[at] = b;
+                        assert_eq!(
+                            any_needs_escape(&bytes),
+                            needs_escape(b),
+                            "{b:#x} at {at} of {len} in {background:#x}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(!any_needs_escape("é ü 漢字 🦀 ~ \u{7f}".as_bytes()));
     }
 
     #[test]

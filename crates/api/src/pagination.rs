@@ -179,22 +179,22 @@ impl LinkHeader<'_> {
         self.text.push_str(self.path);
         self.text.push('?');
         for &(extra_key, extra_value) in self.extra {
-            self.pair(extra_key, extra_value);
+            self.text.extend(form_urlencoded::byte_serialize(extra_key.as_bytes()));
+            self.text.push('=');
+            self.text.extend(form_urlencoded::byte_serialize(extra_value.as_bytes()));
+            self.text.push('&');
         }
-        self.pair(key, itoa::Buffer::new().format(value));
-        self.pair(self.size_key, itoa::Buffer::new().format(self.size));
+        // The pagination keys are plain words and their values digits: nothing to encode.
+        self.text.push_str(key);
+        self.text.push('=');
+        self.text.push_str(itoa::Buffer::new().format(value));
+        self.text.push('&');
+        self.text.push_str(self.size_key);
+        self.text.push('=');
+        self.text.push_str(itoa::Buffer::new().format(self.size));
         self.text.push_str(">; rel=\"");
         self.text.push_str(rel);
         self.text.push('"');
-    }
-
-    fn pair(&mut self, key: &str, value: &str) {
-        if !self.text.ends_with('?') {
-            self.text.push('&');
-        }
-        self.text.extend(form_urlencoded::byte_serialize(key.as_bytes()));
-        self.text.push('=');
-        self.text.extend(form_urlencoded::byte_serialize(value.as_bytes()));
     }
 }
 
