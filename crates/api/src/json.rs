@@ -126,6 +126,21 @@ impl JsonWriter {
         }
     }
 
+    /// The length of the text written so far.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether nothing was written yet.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// The text written since the text had length `start`; empty if `start` is past its end.
+    pub fn written_since(&self, start: usize) -> &str {
+        self.buf.get(start..).and_then(|bytes| std::str::from_utf8(bytes).ok()).unwrap_or_default()
+    }
+
     /// The text written so far.
     pub fn into_bytes(self) -> Bytes {
         Bytes::from(self.buf)

@@ -1,5 +1,8 @@
 //! Storefront products: `/products`.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use domain::ids::ProductId;
@@ -86,9 +89,88 @@ impl WriteJson for ProductResponse<'_> {
     }
 }
 
+/// A product as the storefront writes it, through the worker's memory of products written.
+struct StorefrontProduct<'a>(&'a Product);
+
+impl WriteJson for StorefrontProduct<'_> {
+    fn size_hint(&self) -> usize {
+        ProductResponse::from(self.0).size_hint()
+    }
+
+    fn write_json(&self, out: &mut JsonWriter) {
+        WRITTEN.with_borrow_mut(|written| written.write(out, self.0));
+    }
+}
+
+/// Products as the storefront lists them.
+struct StorefrontProducts<'a>(&'a [Product]);
+
+impl WriteJson for StorefrontProducts<'_> {
+    fn size_hint(&self) -> usize {
+        self.0.iter().map(|p| StorefrontProduct(p).size_hint() + 1).sum::<usize>() + 2
+    }
+
+    fn write_json(&self, out: &mut JsonWriter) {
+        WRITTEN.with_borrow_mut(|written| {
+            out.raw("[");
+            for (i, product) in self.0.iter().enumerate() {
+                if i > 0 {
+                    out.raw(",");
+                }
+                written.write(out, product);
+            }
+            out.raw("]");
+        });
+    }
+}
+
+thread_local! {
+    /// The JSON of the products this worker thread wrote lately, with the product each was
+    /// written from. Listings write the same products over and over; a product that shows the
+    /// same fields as the one a text was written from has that text, so it is copied instead of
+    /// written again. Any change, a stock level included, makes it differ and its text be written
+    /// anew.
+    static WRITTEN: RefCell<Written> = RefCell::default();
+}
+
+/// By id; foldhash (randomly seeded) rather than SipHash, which cost more than the copy it saves.
+#[derive(Default)]
+struct Written(HashMap<ProductId, (Product, Box<str>), foldhash::fast::RandomState>);
+
+/// Whether two products show the same JSON. Names and descriptions are shared text: the same
+/// text is mostly the same pointer.
+fn shows_the_same(a: &Product, b: &Product) -> bool {
+    let same = |x: &str, y: &str| std::ptr::eq(x, y) || x == y;
+    a.id == b.id
+        && a.price == b.price
+        && a.stock == b.stock
+        && same(a.name.as_str(), b.name.as_str())
+        && same(a.description.as_str(), b.description.as_str())
+}
+
+impl Written {
+    /// Products remembered at most; past that the memory starts again.
+    const CAPACITY: usize = 10_000;
+
+    fn write(&mut self, out: &mut JsonWriter, product: &Product) {
+        if let Some((seen, text)) = self.0.get(&product.id)
+            && shows_the_same(seen, product)
+        {
+            out.raw(text);
+            return;
+        }
+        let start = out.len();
+        ProductResponse::from(product).write_json(out);
+        if self.0.len() >= Self::CAPACITY {
+            self.0.clear();
+        }
+        self.0.insert(product.id, (product.clone(), out.written_since(start).into()));
+    }
+}
+
 /// A 200 (or other `response`) with one product as its body.
 fn product_response(response: &mut HttpResponseBuilder, product: &Product) -> HttpResponse {
-    json::respond(response, &ProductResponse::from(product))
+    json::respond(response, &StorefrontProduct(product))
 }
 
 /// A product to add.
@@ -211,8 +293,7 @@ pub async fn list_products(req: HttpRequest, state: web::Data<AppState>) -> Resu
     let extra: &[(&str, &str)] = if in_stock { &[("in_stock", "true")] } else { &[] };
     let last_id = page.items.last().map(|p| p.id.get());
     paging.write_headers(&mut response, page.total, page.more, last_id, "/products", extra);
-    let items: Vec<ProductResponse<'_>> = page.items.iter().map(ProductResponse::from).collect();
-    Ok(json::respond(&mut response, items.as_slice()))
+    Ok(json::respond(&mut response, &StorefrontProducts(&page.items)))
 }
 
 /// Adds a product.
@@ -345,5 +426,36 @@ mod tests {
         assert_eq!(json::to_bytes(responses.as_slice()), serde_json::to_vec(&responses).unwrap());
         let none: &[ProductResponse<'_>] = &[];
         assert_eq!(json::to_bytes(none), serde_json::to_vec(none).unwrap());
+    }
+
+    #[test]
+    fn a_remembered_product_is_written_as_it_is_now() {
+        let reference = |products: &[Product]| {
+            serde_json::to_vec(&products.iter().map(ProductResponse::from).collect::<Vec<_>>()).unwrap()
+        };
+        let mut products = vec![product("Coffee", "Single-origin", 1599, 100), product("Tea", "", 1290, 0)];
+        products[1].id = ProductId::new(2).unwrap();
+        // Written, then remembered, then changed in every field the JSON shows.
+        for _ in 0..2 {
+            assert_eq!(json::to_bytes(&StorefrontProducts(&products)), reference(&products));
+        }
+        let changes = [
+            ProductChanges { stock: Some(Stock::new(99).unwrap()), ..Default::default() },
+            ProductChanges { price: Some(Money::from_cents(1).unwrap()), ..Default::default() },
+            ProductChanges { name: Some(ProductName::parse("Café \"noir\"").unwrap()), ..Default::default() },
+            ProductChanges { description: Some(Description::parse("Roasted\n").unwrap()), ..Default::default() },
+        ];
+        for change in changes {
+            change.apply_to(&mut products[0]);
+            assert_eq!(json::to_bytes(&StorefrontProducts(&products)), reference(&products));
+            let alone = serde_json::to_vec(&ProductResponse::from(&products[0])).unwrap();
+            assert_eq!(json::to_bytes(&StorefrontProduct(&products[0])), alone);
+        }
+        // Another product under a remembered id (another store in the same process).
+        let other = product("Other", "", 5, 1);
+        assert_eq!(
+            json::to_bytes(&StorefrontProduct(&other)),
+            serde_json::to_vec(&ProductResponse::from(&other)).unwrap()
+        );
     }
 }
