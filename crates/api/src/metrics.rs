@@ -50,7 +50,7 @@ thread_local! {
     /// Per route, the handles of the request series of each method and status a worker thread
     /// has seen: looking a series up in the registry means building its labels and hashing
     /// them, which cost more than the update itself.
-    static REQUEST_SERIES: RefCell<HashMap<String, Vec<Series>>> = RefCell::default();
+    static REQUEST_SERIES: RefCell<HashMap<String, Vec<Series>, foldhash::fast::RandomState>> = RefCell::default();
 }
 
 struct Series {
