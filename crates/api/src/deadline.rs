@@ -19,7 +19,7 @@ use crate::errors::ApiError;
 #[derive(Debug, Clone, Copy)]
 pub struct RequestDeadline(pub Duration);
 
-/// Runs the rest of the chain under the configured deadline.
+/// Runs the rest of the chain under the configured deadline; called by the request edge.
 ///
 /// # Errors
 /// 503 when the deadline passes; otherwise those of the inner service.
@@ -30,8 +30,14 @@ pub async fn deadline(
     let Some(RequestDeadline(limit)) = req.app_data::<RequestDeadline>().copied() else {
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     };
+    let deadline = tokio::time::Instant::now() + limit;
     let path = req.path().to_owned();
-    match tokio::time::timeout(limit, next.call(req)).await {
+    let mut served = std::pin::pin!(next.call(req));
+    // A request that is answered on its first poll (most, on the memory store) needs no timer.
+    if let Some(outcome) = futures_util::FutureExt::now_or_never(served.as_mut()) {
+        return outcome.map(ServiceResponse::map_into_boxed_body);
+    }
+    match tokio::time::timeout_at(deadline, served).await {
         Ok(outcome) => outcome.map(ServiceResponse::map_into_boxed_body),
         Err(_) => {
             let timeout_ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX);

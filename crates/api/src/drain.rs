@@ -5,15 +5,15 @@
 //! (`server.shutdown_timeout_seconds`). Closing the listener at once instead left the balancer
 //! writing requests on kept-alive connections that were closing under them.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix_web::ResponseError as _;
-use actix_web::body::{BoxBody, MessageBody};
+use actix_web::body::BoxBody;
 use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::http::ConnectionType;
-use actix_web::middleware::Next;
 
 use crate::errors::ApiError;
 
@@ -32,22 +32,24 @@ impl Draining {
     }
 }
 
-/// While draining: `/ready` is 503 and every response closes its connection.
+/// While draining: `/ready` is 503 and every response closes its connection. `inner` serves the
+/// request otherwise; called by the request edge.
 ///
 /// # Errors
-/// Those of the inner service.
-pub async fn drain(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+/// Those of `inner`.
+pub async fn drain<F, Fut>(req: ServiceRequest, inner: F) -> Result<ServiceResponse<BoxBody>, actix_web::Error>
+where
+    F: FnOnce(ServiceRequest) -> Fut,
+    Fut: Future<Output = Result<ServiceResponse<BoxBody>, actix_web::Error>>,
+{
     let draining = req.app_data::<Draining>().is_some_and(Draining::is_draining);
     if !draining {
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+        return inner(req).await;
     }
     let mut res = if req.path() == "/ready" {
         req.into_response(ApiError::unavailable().error_response())
     } else {
-        next.call(req).await?.map_into_boxed_body()
+        inner(req).await?
     };
     res.response_mut().head_mut().set_connection_type(ConnectionType::Close);
     Ok(res)

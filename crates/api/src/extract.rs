@@ -9,6 +9,7 @@ use actix_web::http::header::CONTENT_TYPE;
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use futures_util::StreamExt;
+use serde::Deserialize as _;
 use serde::de::DeserializeOwned;
 
 use crate::errors::ApiError;
@@ -98,6 +99,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if first.is_some_and(|b| *b != b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
         return Err(ApiError::invalid_field("body", "must be a JSON object"));
     }
+    // Tracking the path costs a third of the parse; it only serves the error message, so a body
+    // that fails is parsed a second time, with tracking, to say where.
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    if let Ok(value) = T::deserialize(&mut de)
+        && de.end().is_ok()
+    {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let inner = err.inner();
@@ -140,7 +149,23 @@ pub fn query_value<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a s
 /// # Errors
 /// 400 when the query string cannot be decoded, or naming the parameter `T` refuses.
 pub fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
-    let pairs = query_pairs(req.query_string())?;
+    query_from(req.query_string())
+}
+
+fn query_from<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    // A query string that names every parameter once reads as it is. The rest (a repeated
+    // parameter, a value `T` refuses) takes the longer way, which keeps the last value of each
+    // and names the parameter on error.
+    if !repeats_a_key(query)
+        && let Ok(value) = T::deserialize(serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes())))
+    {
+        return Ok(value);
+    }
+    last_values(query)
+}
+
+fn last_values<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let pairs = query_pairs(query)?;
     let mut last: Vec<(String, String)> = Vec::with_capacity(pairs.len());
     for (key, value) in pairs.into_iter().rev() {
         if !last.iter().any(|(seen, _)| *seen == key) {
@@ -155,6 +180,17 @@ pub fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
         let field = if path == "." { "query".to_owned() } else { path };
         ApiError::invalid_field(&field, &err.inner().to_string())
     })
+}
+
+fn repeats_a_key(query: &str) -> bool {
+    let mut keys = Vec::with_capacity(8);
+    for (key, _) in form_urlencoded::parse(query.as_bytes()) {
+        if keys.contains(&key) {
+            return true;
+        }
+        keys.push(key);
+    }
+    false
 }
 
 /// A query parameter as sent: its value parsed, or its text kept so that every bad parameter
@@ -207,18 +243,61 @@ pub fn path_id(segment: &str, field: &str) -> Result<i64, ApiError> {
 /// integers from floats, and clients that compute quantities in floats send them so.
 ///
 /// # Errors
-/// When the number has a fractional part or does not fit in an `i64`.
+/// When the number has a fractional part or does not fit in an `i64`; other JSON values fail as
+/// they would for a `serde_json::Number`.
 pub fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
-    let number = <serde_json::Number as serde::Deserialize>::deserialize(deserializer)?;
+    deserializer.deserialize_any(WholeNumber)
+}
+
+/// Integers go straight through; anything else becomes the `serde_json::Number` it would have
+/// been (with `arbitrary_precision`, its text as sent), so the messages stay those of `Number`.
+struct WholeNumber;
+
+impl<'de> serde::de::Visitor<'de> for WholeNumber {
+    type Value = i64;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // What `serde_json::Number` expects, so type errors read the same.
+        formatter.write_str("a JSON number")
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<i64, E> {
+        Ok(n)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<i64, E> {
+        i64::try_from(n).or_else(|_| whole(&serde_json::Number::from(n)))
+    }
+
+    fn visit_i128<E: serde::de::Error>(self, n: i128) -> Result<i64, E> {
+        whole(&serde_json::Number::from_i128(n).ok_or_else(|| E::custom("JSON number out of range"))?)
+    }
+
+    fn visit_u128<E: serde::de::Error>(self, n: u128) -> Result<i64, E> {
+        whole(&serde_json::Number::from_u128(n).ok_or_else(|| E::custom("JSON number out of range"))?)
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<i64, E> {
+        whole(&serde_json::Number::from_f64(n).ok_or_else(|| E::custom("not a JSON number"))?)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<i64, A::Error> {
+        // A number that is not a 64-bit integer arrives as `Number`'s private map.
+        let number = serde_json::Number::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        whole(&number)
+    }
+}
+
+fn whole<E: serde::de::Error>(number: &serde_json::Number) -> Result<i64, E> {
     if let Some(n) = number.as_i64() {
         return Ok(n);
     }
     let text = number.to_string();
     let whole = match text.split_once('.') {
         Some((whole, fraction)) if !fraction.is_empty() && fraction.bytes().all(|b| b == b'0') => whole,
-        _ => return Err(serde::de::Error::custom(format!("must be a whole number, not {text}"))),
+        _ => return Err(E::custom(format!("must be a whole number, not {text}"))),
     };
-    whole.parse().map_err(|_| serde::de::Error::custom(format!("must be a whole number in range, not {text}")))
+    whole.parse().map_err(|_| E::custom(format!("must be a whole number in range, not {text}")))
 }
 
 /// [`whole_number`] for optional fields.
@@ -289,6 +368,95 @@ mod tests {
         let err = parse_json::<Stock>(br#"{"stock": 1.5}"#).unwrap_err();
         assert!(details(err).get("stock").is_some());
         assert!(parse_json::<Stock>(br#"{"stock": "3"}"#).is_err());
+    }
+
+    /// Reading the number as a `serde_json::Number` first: what `whole_number` must match.
+    fn whole_number_through_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+        let number = <serde_json::Number as serde::Deserialize>::deserialize(deserializer)?;
+        whole(&number)
+    }
+
+    #[test]
+    fn whole_numbers_read_and_fail_as_through_a_serde_json_number() {
+        #[derive(Debug, Deserialize)]
+        struct Direct {
+            #[serde(deserialize_with = "whole_number")]
+            n: i64,
+        }
+        #[derive(Debug, Deserialize)]
+        struct ThroughNumber {
+            #[serde(deserialize_with = "whole_number_through_number")]
+            n: i64,
+        }
+        for value in [
+            "3",
+            "-3",
+            "0",
+            "-0",
+            "0.0",
+            "-0.0",
+            "100.0",
+            "7.00",
+            "1.5",
+            "1.50",
+            "1e2",
+            "1E2",
+            "1.0e3",
+            "1e-2",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "99999999999999999999",
+            "99999999999999999999.0",
+            "\"3\"",
+            "null",
+            "true",
+            "[]",
+            "{}",
+            "{\"a\":1}",
+        ] {
+            let body = format!("{{\"n\": {value}}}");
+            let direct = parse_json::<Direct>(body.as_bytes()).map(|d| d.n).map_err(details);
+            let through = parse_json::<ThroughNumber>(body.as_bytes()).map(|d| d.n).map_err(details);
+            assert_eq!(direct, through, "{value}");
+        }
+    }
+
+    #[test]
+    fn a_query_string_reads_the_same_whether_or_not_a_key_repeats() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Query {
+            page: Option<QueryValue<u64>>,
+            per_page: Option<QueryValue<u64>>,
+            in_stock: Option<QueryValue<Flag>>,
+            status: Option<String>,
+        }
+        for text in [
+            "",
+            "page=2",
+            "page=2&page=3",
+            "per_page=x",
+            "page=%32",
+            "page=+2+",
+            "%70age=5",
+            "page",
+            "=&&",
+            "page=%ZZ",
+            "a=1&b=2&page=1",
+            "in_stock=true&in_stock=maybe",
+            "in_stock=1",
+            "status=%E2%9C%93",
+            "status=a+b&status=c%26d",
+            "page=1&per_page=10&page=4&per_page=x",
+            "status=%FF",
+        ] {
+            let read = |result: Result<Query, ApiError>| result.map(|q| format!("{q:?}")).map_err(|e| e.body());
+            assert_eq!(read(query_from(text)), read(last_values(text)), "{text}");
+        }
+        let read: Query = query_from("page=2&per_page=5&page=3").unwrap();
+        assert_eq!((read.page, read.per_page), (Some(QueryValue::Valid(3)), Some(QueryValue::Valid(5))));
     }
 
     #[test]

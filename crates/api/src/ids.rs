@@ -49,7 +49,23 @@ impl IdStyle {
 
 /// `prod_001` for product 1.
 pub fn product_ref(id: ProductId) -> String {
-    format!("prod_{:03}", id.get())
+    ProductRef(id).to_string()
+}
+
+/// A product id as the manager surface writes it (`prod_001`), without building a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProductRef(pub ProductId);
+
+impl std::fmt::Display for ProductRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "prod_{:03}", self.0.get())
+    }
+}
+
+impl serde::Serialize for ProductRef {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 /// `ord_001` for order 1.

@@ -7,6 +7,7 @@ pub mod errors;
 pub mod extract;
 pub mod healthcheck;
 pub mod ids;
+pub mod json;
 pub mod metrics;
 pub mod middleware;
 pub mod money;

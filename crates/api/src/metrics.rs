@@ -1,6 +1,10 @@
 //! Prometheus metrics: request counts and durations per route, and business counters.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::OnceLock;
+
+use metrics::{Counter, Gauge, Histogram};
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
@@ -30,9 +34,57 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
 /// Counts one answered request. `route` is the matched pattern (`/products/{id}`), so the
 /// label set stays bounded whatever paths clients send.
 pub fn record_request(method: &str, route: &str, status: u16, seconds: f64) {
-    let labels = [("method", method.to_owned()), ("route", route.to_owned()), ("status", status.to_string())];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels[..2]).record(seconds);
+    REQUEST_SERIES.with_borrow_mut(|seen| {
+        let known = seen.get(route).and_then(|series| series.iter().find(|s| s.status == status && s.method == method));
+        if let Some(series) = known {
+            series.record(seconds);
+            return;
+        }
+        let series = Series::register(method, route, status);
+        series.record(seconds);
+        seen.entry(route.to_owned()).or_default().push(series);
+    });
+}
+
+thread_local! {
+    /// Per route, the handles of the request series of each method and status a worker thread
+    /// has seen: looking a series up in the registry means building its labels and hashing
+    /// them, which cost more than the update itself.
+    static REQUEST_SERIES: RefCell<HashMap<String, Vec<Series>, foldhash::fast::RandomState>> = RefCell::default();
+}
+
+struct Series {
+    method: String,
+    status: u16,
+    requests: Counter,
+    duration: Histogram,
+}
+
+impl Series {
+    fn register(method: &str, route: &str, status: u16) -> Self {
+        // The recorder must be in place before a handle is kept, or it would be a no-op.
+        handle();
+        let labels = [("method", method.to_owned()), ("route", route.to_owned()), ("status", status.to_string())];
+        Self {
+            method: method.to_owned(),
+            status,
+            requests: metrics::counter!("http_requests_total", &labels),
+            duration: metrics::histogram!("http_request_duration_seconds", &labels[..2]),
+        }
+    }
+
+    fn record(&self, seconds: f64) {
+        self.requests.increment(1);
+        self.duration.record(seconds);
+    }
+}
+
+/// A handle registered once, after the recorder is in place.
+fn registered<T>(cell: &'static OnceLock<T>, register: impl FnOnce() -> T) -> &'static T {
+    cell.get_or_init(|| {
+        handle();
+        register()
+    })
 }
 
 /// Holds one request in the `http_requests_in_flight` gauge until dropped, so a request that
@@ -40,21 +92,33 @@ pub fn record_request(method: &str, route: &str, status: u16, seconds: f64) {
 #[derive(Debug)]
 pub struct InFlight(());
 
+static IN_FLIGHT: OnceLock<Gauge> = OnceLock::new();
+
 /// Counts a request as in flight for as long as the returned guard lives.
 pub fn in_flight() -> InFlight {
-    metrics::gauge!("http_requests_in_flight").increment(1.0);
+    registered(&IN_FLIGHT, || metrics::gauge!("http_requests_in_flight")).increment(1.0);
     InFlight(())
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        metrics::gauge!("http_requests_in_flight").decrement(1.0);
+        registered(&IN_FLIGHT, || metrics::gauge!("http_requests_in_flight")).decrement(1.0);
     }
 }
 
 /// Counts one placed order, by surface.
 pub fn order_placed(surface: &'static str) {
-    metrics::counter!("orders_placed_total", "surface" => surface).increment(1);
+    static STOREFRONT: OnceLock<Counter> = OnceLock::new();
+    static MANAGER: OnceLock<Counter> = OnceLock::new();
+    let cell = match surface {
+        "storefront" => &STOREFRONT,
+        "manager" => &MANAGER,
+        other => {
+            metrics::counter!("orders_placed_total", "surface" => other).increment(1);
+            return;
+        }
+    };
+    registered(cell, || metrics::counter!("orders_placed_total", "surface" => surface)).increment(1);
 }
 
 /// Counts one request refused by the rate limit.

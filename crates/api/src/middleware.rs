@@ -1,9 +1,11 @@
 //! The request edge: one middleware around every route that gives each request an id, trims
-//! trailing slashes, answers `HEAD` like `GET`, turns panics into 500s, wraps framework-made
-//! errors in the envelope and writes one access-log line.
+//! trailing slashes, answers `HEAD` like `GET`, drains ([`crate::drain`]), applies the request
+//! deadline ([`crate::deadline`]), turns panics into 500s, wraps framework-made errors in the
+//! envelope, counts the request in the metrics and writes one access-log line. One middleware
+//! rather than one per concern: each layer costs the request boxed futures and a poll.
 
 use std::panic::AssertUnwindSafe;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -29,7 +31,8 @@ fn caller_request_id(req: &ServiceRequest) -> Option<String> {
     usable.then(|| value.to_owned())
 }
 
-/// The method the client sent, in request extensions: routing sees `HEAD` as `GET`.
+/// The method the client sent, in request extensions when routing sees another: `HEAD` is
+/// served as `GET`. Absent, it is the request's method.
 #[derive(Debug, Clone)]
 pub struct ClientMethod(pub Method);
 
@@ -60,10 +63,10 @@ fn trim_trailing_slash(req: &mut ServiceRequest) {
     }
 }
 
-/// Time since `started` in whole microseconds, for the access log: an integer is cheaper to
-/// format than a float and reads the same in every line.
-fn whole_micros(started: Instant) -> u64 {
-    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
+/// A duration in whole microseconds, for the access log: an integer is cheaper to format than a
+/// float and reads the same in every line.
+fn whole_micros(elapsed: Duration) -> u64 {
+    u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX)
 }
 
 fn is_enveloped<B>(res: &ServiceResponse<B>) -> bool {
@@ -84,15 +87,18 @@ pub async fn edge(
     req.extensions_mut().insert(RequestId(request_id.clone()));
     trim_trailing_slash(&mut req);
     let method = req.method().clone();
-    req.extensions_mut().insert(ClientMethod(method.clone()));
+    if method == Method::HEAD {
+        req.extensions_mut().insert(ClientMethod(method.clone()));
+    }
     serve_head_as_get(&mut req);
     let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = %req.path());
 
     // No clone of the request may live across the call: routing needs it unshared. So failures
     // that leave no response behind go back as errors, which actix renders with the envelope.
-    let outcome = AssertUnwindSafe(async move { next.call(req).await }).catch_unwind().instrument(span.clone()).await;
+    let served = crate::drain::drain(req, move |req| crate::deadline::deadline(req, next));
+    let outcome = AssertUnwindSafe(served).catch_unwind().instrument(span.clone()).await;
     let failed = |err: ApiError| {
-        let duration_us = whole_micros(started);
+        let duration_us = whole_micros(started.elapsed());
         tracing::info!(parent: &span, status = err.status_code().as_u16(), duration_us, "request served");
         Err(err.with_request_id(request_id.clone()).into())
     };
@@ -118,8 +124,9 @@ pub async fn edge(
         res.headers_mut().insert(REQUEST_ID.clone(), value);
     }
     let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
-    crate::metrics::record_request(method.as_str(), &route, status.as_u16(), started.elapsed().as_secs_f64());
-    let duration_us = whole_micros(started);
+    let elapsed = started.elapsed();
+    crate::metrics::record_request(method.as_str(), &route, status.as_u16(), elapsed.as_secs_f64());
+    let duration_us = whole_micros(elapsed);
     tracing::info!(parent: &span, status = status.as_u16(), duration_us, "request served");
     Ok(res)
 }

@@ -3,6 +3,7 @@
 //! links costs the same however deep.
 
 use actix_web::HttpResponseBuilder;
+use actix_web::http::header::HeaderValue;
 use domain::PageRequest;
 use domain::ids::MAX_ID;
 use serde::Deserialize;
@@ -123,42 +124,77 @@ impl Paging {
         more: bool,
         last_id: Option<i64>,
         path: &str,
-        extra: &[(&str, String)],
+        extra: &[(&str, &str)],
     ) {
-        let link = |params: &[(&str, String)], rel: &str| {
-            let query = serde_urlencoded::to_string(extra.iter().chain(params).collect::<Vec<_>>()).unwrap_or_default();
-            format!("<{path}?{query}>; rel=\"{rel}\"")
-        };
         let size = u64::from(self.size);
-        let size_param =
-            if self.by_limit { ("limit", self.size.to_string()) } else { ("per_page", self.size.to_string()) };
-        // Positions in the caller's own terms: page numbers, or offsets.
-        let at = |offset: u64, rel: &str| {
-            if self.by_limit {
-                link(&[("skip", offset.to_string()), size_param.clone()], rel)
-            } else {
-                link(&[("page", (offset / size + 1).to_string()), size_param.clone()], rel)
-            }
-        };
+        let size_key = if self.by_limit { "limit" } else { "per_page" };
         let last = total.saturating_sub(1) / size * size;
-        let mut links = Vec::with_capacity(4);
-        links.push(at(0, "first"));
         // A cursor page knows no position, and keyset pages only go forward: `first` goes back.
         let offset = match self.start {
             Start::Page(page) => Some((page - 1).saturating_mul(size)),
             Start::Skip(skip) => Some(skip),
             Start::After(_) => None,
         };
+        let mut links = LinkHeader { text: String::with_capacity(256), path, extra, size_key, size: self.size };
+        // Positions in the caller's own terms: page numbers, or offsets.
+        let at = |links: &mut LinkHeader<'_>, offset: u64, rel: &str| {
+            if self.by_limit {
+                links.push("skip", offset, rel);
+            } else {
+                links.push("page", offset / size + 1, rel);
+            }
+        };
+        at(&mut links, 0, "first");
         if let Some(offset) = offset.filter(|&offset| offset > 0) {
             let prev = if self.by_limit { offset.saturating_sub(size) } else { offset - size };
-            links.push(at(prev.min(last), "prev"));
+            at(&mut links, prev.min(last), "prev");
         }
         if let (true, Some(last_id)) = (more, last_id) {
-            links.push(link(&[("after", last_id.to_string()), size_param.clone()], "next"));
+            links.push("after", last_id, "next");
         }
-        links.push(at(last, "last"));
-        response.insert_header(("X-Total-Count", total.to_string()));
-        response.insert_header((actix_web::http::header::LINK, links.join(", ")));
+        at(&mut links, last, "last");
+        response.insert_header(("X-Total-Count", HeaderValue::from(total)));
+        if let Ok(value) = HeaderValue::try_from(links.text) {
+            response.insert_header((actix_web::http::header::LINK, value));
+        }
+    }
+}
+
+/// A `Link` header being written: `<path?query>; rel="rel"` entries joined by `, `, each query the
+/// extra parameters, then the position, then the page size, form-encoded.
+struct LinkHeader<'a> {
+    text: String,
+    path: &'a str,
+    extra: &'a [(&'a str, &'a str)],
+    size_key: &'static str,
+    size: u32,
+}
+
+impl LinkHeader<'_> {
+    fn push(&mut self, key: &str, value: impl itoa::Integer, rel: &str) {
+        if !self.text.is_empty() {
+            self.text.push_str(", ");
+        }
+        self.text.push('<');
+        self.text.push_str(self.path);
+        self.text.push('?');
+        for &(extra_key, extra_value) in self.extra {
+            self.text.extend(form_urlencoded::byte_serialize(extra_key.as_bytes()));
+            self.text.push('=');
+            self.text.extend(form_urlencoded::byte_serialize(extra_value.as_bytes()));
+            self.text.push('&');
+        }
+        // The pagination keys are plain words and their values digits: nothing to encode.
+        self.text.push_str(key);
+        self.text.push('=');
+        self.text.push_str(itoa::Buffer::new().format(value));
+        self.text.push('&');
+        self.text.push_str(self.size_key);
+        self.text.push('=');
+        self.text.push_str(itoa::Buffer::new().format(self.size));
+        self.text.push_str(">; rel=\"");
+        self.text.push_str(rel);
+        self.text.push('"');
     }
 }
 
@@ -227,6 +263,28 @@ mod tests {
         assert!(header.contains("</products?skip=0&limit=10>; rel=\"prev\""), "{header}");
         assert!(header.contains("</products?after=20&limit=10>; rel=\"next\""), "{header}");
         assert!(header.contains("</products?skip=30&limit=10>; rel=\"last\""), "{header}");
+    }
+
+    #[test]
+    fn extra_parameters_lead_every_link_and_entries_are_joined_by_commas() {
+        let mut response = actix_web::HttpResponse::Ok();
+        paging("page=2&per_page=10").write_headers(
+            &mut response,
+            35,
+            true,
+            Some(20),
+            "/products",
+            &[("in_stock", "true")],
+        );
+        let response = response.finish();
+        assert_eq!(
+            response.headers().get("link").unwrap(),
+            "</products?in_stock=true&page=1&per_page=10>; rel=\"first\", \
+             </products?in_stock=true&page=1&per_page=10>; rel=\"prev\", \
+             </products?in_stock=true&after=20&per_page=10>; rel=\"next\", \
+             </products?in_stock=true&page=4&per_page=10>; rel=\"last\""
+        );
+        assert_eq!(response.headers().get("x-total-count").unwrap(), "35");
     }
 
     #[test]

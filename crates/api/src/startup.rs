@@ -161,8 +161,6 @@ impl Application {
                 .app_data(limit)
                 .app_data(request_deadline)
                 .app_data(app_draining.clone())
-                .wrap(from_fn(crate::deadline::deadline))
-                .wrap(from_fn(crate::drain::drain))
                 .wrap(from_fn(edge))
                 .configure(routes::configure)
                 .configure(move |cfg| extra(cfg))

@@ -44,7 +44,7 @@ impl CustomerId {
     /// # Errors
     /// When it is blank or longer than 100 characters.
     pub fn parse(id: &str) -> Result<Self, InvalidValue> {
-        trimmed_label(id, 100).map(Self)
+        trimmed_label(id, 100).map(|id| Self(id.to_owned()))
     }
 
     /// The id.

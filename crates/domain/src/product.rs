@@ -1,14 +1,18 @@
 //! Products of the catalogue and the values they are made of.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::ids::ProductId;
 use crate::money::Money;
 use crate::validation::{InvalidValue, trimmed_label};
 
+// The text of names, descriptions and manager ids is shared, not copied: every read of a product
+// (from the store, from the product cache) clones it, and a listing clones hundreds.
+
 /// A product name: 1..=200 characters after trimming.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ProductName(String);
+pub struct ProductName(Arc<str>);
 
 impl ProductName {
     /// Longest name, in characters.
@@ -19,7 +23,7 @@ impl ProductName {
     /// # Errors
     /// When the trimmed name is empty or longer than 200 characters.
     pub fn parse(name: &str) -> Result<Self, InvalidValue> {
-        trimmed_label(name, Self::MAX_CHARS).map(Self)
+        trimmed_label(name, Self::MAX_CHARS).map(|name| Self(name.into()))
     }
 
     /// The name.
@@ -30,7 +34,7 @@ impl ProductName {
 
 /// A product description: possibly empty, at most 5000 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Description(String);
+pub struct Description(Arc<str>);
 
 impl Description {
     /// Longest description, in characters.
@@ -44,7 +48,7 @@ impl Description {
         if text.chars().count() > Self::MAX_CHARS {
             return Err(InvalidValue::new("must be at most 5000 characters"));
         }
-        Ok(Self(text.to_owned()))
+        Ok(Self(text.into()))
     }
 
     /// The description.
@@ -81,7 +85,7 @@ impl Stock {
 
 /// A store manager's identifier, as sent by the manager surface: non-blank, at most 100 chars.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ManagerId(String);
+pub struct ManagerId(Arc<str>);
 
 impl ManagerId {
     /// Trims and checks a manager id.
@@ -89,7 +93,7 @@ impl ManagerId {
     /// # Errors
     /// When it is blank or longer than 100 characters.
     pub fn parse(id: &str) -> Result<Self, InvalidValue> {
-        trimmed_label(id, 100).map(Self)
+        trimmed_label(id, 100).map(|id| Self(id.into()))
     }
 
     /// The id.

@@ -18,7 +18,7 @@ impl InvalidValue {
 ///
 /// # Errors
 /// When the trimmed text is empty or too long.
-pub(crate) fn trimmed_label(text: &str, max_chars: usize) -> Result<String, InvalidValue> {
+pub(crate) fn trimmed_label(text: &str, max_chars: usize) -> Result<&str, InvalidValue> {
     let text = text.trim();
     if text.is_empty() {
         return Err(InvalidValue::new("must not be blank"));
@@ -26,7 +26,7 @@ pub(crate) fn trimmed_label(text: &str, max_chars: usize) -> Result<String, Inva
     if text.chars().count() > max_chars {
         return Err(InvalidValue::new(format!("must be at most {max_chars} characters")));
     }
-    Ok(text.to_owned())
+    Ok(text)
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! Storefront products: `/products`.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use actix_web::http::header::LOCATION;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use domain::ids::ProductId;
 use domain::product::{Description, NewProduct, Product, ProductChanges, ProductFilter, ProductName, Stock};
 use serde::{Deserialize, Serialize};
@@ -9,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::errors::{ApiError, ErrorBody, FieldErrors, method_not_allowed};
 use crate::extract::{Flag, JsonBody, QueryValue, path_id, query};
+use crate::json::{self, JsonWriter, WriteJson};
 use crate::money::{MoneyJson, parse_price};
 use crate::pagination::{PageQuery, Paging};
 use crate::state::AppState;
@@ -34,15 +38,17 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
+// Borrowed from the domain's product and written by `WriteJson`; the derived `Serialize` is the
+// reference the tests hold that writer to. (Doc comments here are the OpenAPI descriptions.)
 /// A product on the storefront.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ProductResponse {
+pub struct ProductResponse<'a> {
     #[schema(example = 1)]
     id: i64,
     #[schema(example = "Premium Coffee Beans")]
-    name: String,
+    name: &'a str,
     #[schema(example = "Single-origin, 1 kg")]
-    description: String,
+    description: &'a str,
     /// Exact, at most two decimals.
     #[schema(value_type = f64, example = 15.99)]
     price: MoneyJson,
@@ -50,16 +56,121 @@ pub struct ProductResponse {
     stock: u32,
 }
 
-impl From<Product> for ProductResponse {
-    fn from(p: Product) -> Self {
+impl<'a> From<&'a Product> for ProductResponse<'a> {
+    fn from(p: &'a Product) -> Self {
         Self {
             id: p.id.get(),
-            name: p.name.as_str().to_owned(),
-            description: p.description.as_str().to_owned(),
+            name: p.name.as_str(),
+            description: p.description.as_str(),
             price: MoneyJson(p.price),
             stock: p.stock.get(),
         }
     }
+}
+
+impl WriteJson for ProductResponse<'_> {
+    fn size_hint(&self) -> usize {
+        // Keys, quotes and braces are 52 bytes; the three numbers at most 46.
+        self.name.len() + self.description.len() + 102
+    }
+
+    fn write_json(&self, out: &mut JsonWriter) {
+        out.raw("{\"id\":");
+        out.int(self.id);
+        out.raw(",\"name\":");
+        out.string(self.name);
+        out.raw(",\"description\":");
+        out.string(self.description);
+        out.raw(",\"price\":");
+        out.money(self.price.0);
+        out.raw(",\"stock\":");
+        out.int(self.stock);
+        out.raw("}");
+    }
+}
+
+/// A product as the storefront writes it, through the worker's memory of products written.
+struct StorefrontProduct<'a>(&'a Product);
+
+impl WriteJson for StorefrontProduct<'_> {
+    fn size_hint(&self) -> usize {
+        ProductResponse::from(self.0).size_hint()
+    }
+
+    fn write_json(&self, out: &mut JsonWriter) {
+        WRITTEN.with_borrow_mut(|written| written.write(out, self.0));
+    }
+}
+
+/// Products as the storefront lists them.
+struct StorefrontProducts<'a>(&'a [Product]);
+
+impl WriteJson for StorefrontProducts<'_> {
+    fn size_hint(&self) -> usize {
+        self.0.iter().map(|p| StorefrontProduct(p).size_hint() + 1).sum::<usize>() + 2
+    }
+
+    fn write_json(&self, out: &mut JsonWriter) {
+        WRITTEN.with_borrow_mut(|written| {
+            out.raw("[");
+            for (i, product) in self.0.iter().enumerate() {
+                if i > 0 {
+                    out.raw(",");
+                }
+                written.write(out, product);
+            }
+            out.raw("]");
+        });
+    }
+}
+
+thread_local! {
+    /// The JSON of the products this worker thread wrote lately, with the product each was
+    /// written from. Listings write the same products over and over; a product that shows the
+    /// same fields as the one a text was written from has that text, so it is copied instead of
+    /// written again. Any change, a stock level included, makes it differ and its text be written
+    /// anew.
+    static WRITTEN: RefCell<Written> = RefCell::default();
+}
+
+/// By id; foldhash (randomly seeded) rather than SipHash, which cost more than the copy it saves.
+#[derive(Default)]
+struct Written(HashMap<ProductId, (Product, Box<str>), foldhash::fast::RandomState>);
+
+/// Whether two products show the same JSON. Names and descriptions are shared text: the same
+/// text is mostly the same pointer.
+fn shows_the_same(a: &Product, b: &Product) -> bool {
+    let same = |x: &str, y: &str| std::ptr::eq(x, y) || x == y;
+    a.id == b.id
+        && a.price == b.price
+        && a.stock == b.stock
+        && same(a.name.as_str(), b.name.as_str())
+        && same(a.description.as_str(), b.description.as_str())
+}
+
+impl Written {
+    /// Products remembered at most; past that the memory starts again.
+    const CAPACITY: usize = 10_000;
+
+    fn write(&mut self, out: &mut JsonWriter, product: &Product) {
+        if let Some((seen, text)) = self.0.get(&product.id)
+            && shows_the_same(seen, product)
+        {
+            out.raw(text);
+            return;
+        }
+        let start = out.len();
+        ProductResponse::from(product).write_json(out);
+        if self.0.len() >= Self::CAPACITY {
+            self.0.clear();
+        }
+        self.0.insert(product.id, (product.clone(), out.written_since(start).into()));
+    }
+}
+
+/// A 200 (or other `response`) with one product as its body.
+fn product_response(response: &mut HttpResponseBuilder, product: &Product) -> HttpResponse {
+    json::respond(response, &StorefrontProduct(product))
 }
 
 /// A product to add.
@@ -179,10 +290,10 @@ pub async fn list_products(req: HttpRequest, state: web::Data<AppState>) -> Resu
     let filter = ProductFilter { for_sale_only: true, in_stock_only: in_stock, ..Default::default() };
     let page = state.catalogue.list(filter, paging.request()).await?;
     let mut response = HttpResponse::Ok();
-    let extra: Vec<(&str, String)> = if in_stock { vec![("in_stock", "true".to_owned())] } else { vec![] };
+    let extra: &[(&str, &str)] = if in_stock { &[("in_stock", "true")] } else { &[] };
     let last_id = page.items.last().map(|p| p.id.get());
-    paging.write_headers(&mut response, page.total, page.more, last_id, "/products", &extra);
-    Ok(response.json(page.items.into_iter().map(ProductResponse::from).collect::<Vec<_>>()))
+    paging.write_headers(&mut response, page.total, page.more, last_id, "/products", extra);
+    Ok(json::respond(&mut response, &StorefrontProducts(&page.items)))
 }
 
 /// Adds a product.
@@ -201,9 +312,10 @@ pub async fn create_product(
     body: JsonBody<CreateProductBody>,
 ) -> Result<HttpResponse, ApiError> {
     let product = state.catalogue.add(body.value.try_into()?).await?;
-    Ok(HttpResponse::Created()
-        .insert_header((LOCATION, format!("/products/{}", product.id)))
-        .json(ProductResponse::from(product)))
+    Ok(product_response(
+        HttpResponse::Created().insert_header((LOCATION, format!("/products/{}", product.id))),
+        &product,
+    ))
 }
 
 /// One product.
@@ -217,7 +329,7 @@ pub async fn create_product(
 )]
 pub async fn get_product(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let product = state.catalogue.get(product_id(&id)?).await?;
-    Ok(HttpResponse::Ok().json(ProductResponse::from(product)))
+    Ok(product_response(&mut HttpResponse::Ok(), &product))
 }
 
 /// Changes some fields of a product.
@@ -239,7 +351,7 @@ pub async fn update_product(
 ) -> Result<HttpResponse, ApiError> {
     let id = product_id(&id)?;
     let product = state.catalogue.change(id, body.value.try_into()?).await?;
-    Ok(HttpResponse::Ok().json(ProductResponse::from(product)))
+    Ok(product_response(&mut HttpResponse::Ok(), &product))
 }
 
 /// Sets a product's stock level.
@@ -262,7 +374,7 @@ pub async fn set_quantity(
     let id = product_id(&id)?;
     let stock = Stock::new(body.value.quantity).map_err(|e| ApiError::invalid_field("quantity", &e.0))?;
     let product = state.catalogue.change(id, ProductChanges { stock: Some(stock), ..Default::default() }).await?;
-    Ok(HttpResponse::Ok().json(ProductResponse::from(product)))
+    Ok(product_response(&mut HttpResponse::Ok(), &product))
 }
 
 /// Discontinues a product: it leaves the listing and can no longer be ordered.
@@ -277,4 +389,73 @@ pub async fn set_quantity(
 pub async fn delete_product(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     state.catalogue.discontinue(product_id(&id)?, None).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::Money;
+
+    fn product(name: &str, description: &str, cents: i64, stock: i64) -> Product {
+        Product {
+            id: ProductId::new(9_007_199_254_740_991).unwrap(),
+            manager_id: None,
+            name: ProductName::parse(name).unwrap(),
+            description: Description::parse(description).unwrap(),
+            price: Money::from_cents(cents).unwrap(),
+            stock: Stock::new(stock).unwrap(),
+            discontinued: false,
+        }
+    }
+
+    #[test]
+    fn products_are_written_as_serde_writes_the_documented_response() {
+        let products = [
+            product("Coffee", "Single-origin, 1 kg", 1599, 100),
+            product("Quote \" back \\ tab \t ctrl \u{1}", "é 漢字 🦀\nline", 1290, 0),
+            product("Mug", "", 100_000_000_000, 2_147_483_647),
+            product("Spoon", "", 0, 1),
+            product("Fork", "", 5, 1),
+        ];
+        let responses: Vec<ProductResponse<'_>> = products.iter().map(ProductResponse::from).collect();
+        for response in &responses {
+            let written = json::to_bytes(response);
+            assert_eq!(written, serde_json::to_vec(response).unwrap());
+            assert!(written.len() <= response.size_hint());
+        }
+        assert_eq!(json::to_bytes(responses.as_slice()), serde_json::to_vec(&responses).unwrap());
+        let none: &[ProductResponse<'_>] = &[];
+        assert_eq!(json::to_bytes(none), serde_json::to_vec(none).unwrap());
+    }
+
+    #[test]
+    fn a_remembered_product_is_written_as_it_is_now() {
+        let reference = |products: &[Product]| {
+            serde_json::to_vec(&products.iter().map(ProductResponse::from).collect::<Vec<_>>()).unwrap()
+        };
+        let mut products = vec![product("Coffee", "Single-origin", 1599, 100), product("Tea", "", 1290, 0)];
+        products[1].id = ProductId::new(2).unwrap();
+        // Written, then remembered, then changed in every field the JSON shows.
+        for _ in 0..2 {
+            assert_eq!(json::to_bytes(&StorefrontProducts(&products)), reference(&products));
+        }
+        let changes = [
+            ProductChanges { stock: Some(Stock::new(99).unwrap()), ..Default::default() },
+            ProductChanges { price: Some(Money::from_cents(1).unwrap()), ..Default::default() },
+            ProductChanges { name: Some(ProductName::parse("Café \"noir\"").unwrap()), ..Default::default() },
+            ProductChanges { description: Some(Description::parse("Roasted\n").unwrap()), ..Default::default() },
+        ];
+        for change in changes {
+            change.apply_to(&mut products[0]);
+            assert_eq!(json::to_bytes(&StorefrontProducts(&products)), reference(&products));
+            let alone = serde_json::to_vec(&ProductResponse::from(&products[0])).unwrap();
+            assert_eq!(json::to_bytes(&StorefrontProduct(&products[0])), alone);
+        }
+        // Another product under a remembered id (another store in the same process).
+        let other = product("Other", "", 5, 1);
+        assert_eq!(
+            json::to_bytes(&StorefrontProduct(&other)),
+            serde_json::to_vec(&ProductResponse::from(&other)).unwrap()
+        );
+    }
 }

@@ -21,7 +21,8 @@ use self::gate::manager_gate;
 use super::orders::{idempotency, requested_lines};
 use crate::errors::{ApiError, ErrorBody, FieldErrors, method_not_allowed};
 use crate::extract::{JsonBody, QueryValue, query};
-use crate::ids::{IdStyle, order_ref, parse_product_ref, product_ref};
+use crate::ids::{IdStyle, ProductRef, order_ref, parse_product_ref};
+use crate::json::{self, JsonWriter, WriteJson};
 use crate::money::{MoneyJson, parse_price};
 use crate::state::AppState;
 
@@ -87,27 +88,49 @@ fn manager_id(raw: &str, errors: &mut FieldErrors) -> Option<ManagerId> {
     errors.check("manager_id", ManagerId::parse(raw))
 }
 
+// Borrowed from the domain's products and written by `WriteJson`; the derived `Serialize` is the
+// reference the tests hold that writer to. (Doc comments here are the OpenAPI descriptions.)
 /// A product as the manager surface shows it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ItemResponse {
-    #[schema(example = "prod_001")]
-    id: String,
+pub struct ItemResponse<'a> {
+    #[schema(value_type = String, example = "prod_001")]
+    id: ProductRef,
     #[schema(example = "Premium Coffee Beans")]
-    name: String,
+    name: &'a str,
     #[schema(value_type = f64, example = 15.99)]
     price: MoneyJson,
     #[schema(example = 100)]
     quantity: u32,
 }
 
-impl From<Product> for ItemResponse {
-    fn from(p: Product) -> Self {
-        Self {
-            id: product_ref(p.id),
-            name: p.name.as_str().to_owned(),
-            price: MoneyJson(p.price),
-            quantity: p.stock.get(),
-        }
+impl<'a> From<&'a Product> for ItemResponse<'a> {
+    fn from(p: &'a Product) -> Self {
+        Self { id: ProductRef(p.id), name: p.name.as_str(), price: MoneyJson(p.price), quantity: p.stock.get() }
+    }
+}
+
+impl WriteJson for ItemResponse<'_> {
+    fn size_hint(&self) -> usize {
+        // Keys, quotes and braces are 46 bytes; the three numbers at most 46.
+        self.name.len() + 92
+    }
+
+    fn write_json(&self, out: &mut JsonWriter) {
+        out.raw("{\"id\":\"prod_");
+        let id = self.id.0.get();
+        out.raw(match id {
+            ..10 => "00",
+            10..100 => "0",
+            _ => "",
+        });
+        out.int(id);
+        out.raw("\",\"name\":");
+        out.string(self.name);
+        out.raw(",\"price\":");
+        out.money(self.price.0);
+        out.raw(",\"quantity\":");
+        out.int(self.quantity);
+        out.raw("}");
     }
 }
 
@@ -117,13 +140,25 @@ impl From<Product> for ItemResponse {
     {"id": "prod_001", "name": "Premium Coffee Beans", "price": 15.99, "quantity": 100},
     {"id": "prod_002", "name": "Ceramic Coffee Mug", "price": 12.99, "quantity": 50}
 ]}))]
-pub struct ItemsResponse {
-    products: Vec<ItemResponse>,
+pub struct ItemsResponse<'a> {
+    products: Vec<ItemResponse<'a>>,
 }
 
-impl ItemsResponse {
-    fn of(products: Vec<Product>) -> Self {
-        Self { products: products.into_iter().map(ItemResponse::from).collect() }
+impl<'a> ItemsResponse<'a> {
+    fn of(products: &'a [Product]) -> Self {
+        Self { products: products.iter().map(ItemResponse::from).collect() }
+    }
+}
+
+impl WriteJson for ItemsResponse<'_> {
+    fn size_hint(&self) -> usize {
+        self.products.as_slice().size_hint() + 14
+    }
+
+    fn write_json(&self, out: &mut JsonWriter) {
+        out.raw("{\"products\":");
+        self.products.as_slice().write_json(out);
+        out.raw("}");
     }
 }
 
@@ -317,7 +352,7 @@ pub async fn load_inventory(
 ) -> Result<HttpResponse, ManagerError> {
     let batch = InventoryBatch::try_from(body.value)?;
     let products = state.catalogue.load_inventory(batch).await?;
-    Ok(HttpResponse::Created().json(ItemsResponse::of(products)))
+    Ok(json::respond(&mut HttpResponse::Created(), &ItemsResponse::of(&products)))
 }
 
 /// Lists a manager's products by status.
@@ -350,7 +385,7 @@ pub async fn list_inventory(req: HttpRequest, state: web::Data<AppState>) -> Res
     let Some(manager) = manager.filter(|_| errors.is_empty()) else { return Err(ApiError::invalid(&errors).into()) };
     let filter = ProductFilter { manager_id: Some(manager), status, ..Default::default() };
     let page = state.catalogue.list(filter, PageRequest::ALL).await?;
-    Ok(HttpResponse::Ok().json(ItemsResponse::of(page.items)))
+    Ok(json::respond(&mut HttpResponse::Ok(), &ItemsResponse::of(&page.items)))
 }
 
 /// Marks one of the manager's products discontinued.
@@ -413,4 +448,43 @@ pub async fn process_order(
         status: "processed",
         total_amount: MoneyJson(placement.order.total),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::Money;
+    use domain::ids::ProductId;
+
+    fn product(id: i64, name: &str, cents: i64, stock: i64) -> Product {
+        Product {
+            id: ProductId::new(id).unwrap(),
+            manager_id: Some(ManagerId::parse("m").unwrap()),
+            name: ProductName::parse(name).unwrap(),
+            description: Description::default(),
+            price: Money::from_cents(cents).unwrap(),
+            stock: Stock::new(stock).unwrap(),
+            discontinued: false,
+        }
+    }
+
+    #[test]
+    fn items_are_written_as_serde_writes_the_documented_response() {
+        let products = [
+            product(1, "Coffee", 1599, 100),
+            product(10, "Quote \" back \\ ctrl \u{1} é 漢字", 1290, 0),
+            product(99, "Mug", 100_000_000_000, 2_147_483_647),
+            product(100, "Spoon", 0, 1),
+            product(9_007_199_254_740_991, "Fork", 5, 1),
+        ];
+        let items = ItemsResponse::of(&products);
+        for item in &items.products {
+            let written = json::to_bytes(item);
+            assert_eq!(written, serde_json::to_vec(item).unwrap());
+            assert!(written.len() <= item.size_hint());
+        }
+        assert_eq!(json::to_bytes(&items), serde_json::to_vec(&items).unwrap());
+        assert_eq!(json::to_bytes(&ItemsResponse::of(&[])), serde_json::to_vec(&ItemsResponse::of(&[])).unwrap());
+        assert_eq!(serde_json::to_value(&items).unwrap()["products"][0]["id"], "prod_001");
+    }
 }
