@@ -165,3 +165,52 @@ async fn random_orders_have_the_same_outcome_on_postgres_as_in_the_domain() {
     );
     assert!(outcomes.values().all(|&n| n >= 5), "{outcomes:?}");
 }
+
+/// The one statement takes its products' row locks in ascending id order, the order every writer
+/// of products locks in, whatever order the rows lie in on disk: waiting for its first product,
+/// an order holds none of the others. (A bitmap or sequential scan, which the planner prefers for
+/// a few ids, would take the rows in their physical order and could deadlock with the locked path.)
+#[tokio::test]
+async fn an_order_waiting_for_its_first_product_holds_none_of_the_others() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+
+    let db = TestDatabase::create().await;
+    let store = store_for(&db);
+    // Product 2's row is written first, so it lies before product 1's on disk.
+    for id in [2, 1] {
+        store.create(crate::support::new_product(Some(id), &format!("p{id}"), 5)).await.unwrap();
+    }
+    let mut holder = AsyncPgConnection::establish(&db.url).await.unwrap();
+    // With statistics of a two-row table, the planner's own choice is a sequential scan.
+    holder.batch_execute("ANALYZE products").await.unwrap();
+    holder.batch_execute("BEGIN; SELECT 1 FROM products WHERE id = 1 FOR UPDATE").await.unwrap();
+
+    let lines =
+        [1, 2].map(|id| RequestedLine { product_id: ProductId::new(id).unwrap(), quantity: Quantity::new(1).unwrap() });
+    let request = OrderRequest::new(lines.to_vec(), None, None, OrderStatus::Pending).unwrap();
+    let waiting = {
+        let store = store.clone();
+        tokio::spawn(async move { store.place(request, None).await })
+    };
+    let waits = "SELECT count(*) AS count FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    for _ in 0..100 {
+        if crate::support::count(&db.url, waits).await == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(crate::support::count(&db.url, waits).await, 1, "the order waits for product 1");
+
+    let mut probe = AsyncPgConnection::establish(&db.url).await.unwrap();
+    let second_is_free =
+        probe.batch_execute("BEGIN; SELECT 1 FROM products WHERE id = 2 FOR UPDATE NOWAIT; ROLLBACK").await;
+    assert!(second_is_free.is_ok(), "the waiting order holds product 2: {second_is_free:?}");
+
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    assert!(waiting.await.unwrap().is_ok());
+    for id in [1, 2] {
+        let product = ProductRepository::find(&store, ProductId::new(id).unwrap()).await.unwrap().unwrap();
+        assert_eq!(product.stock.get(), 4);
+    }
+}
