@@ -10,8 +10,10 @@ use crate::config::{LogFormat, LogSettings};
 mod text;
 
 /// Lines queued for the writer thread before new ones are dropped (and counted as dropped):
-/// a slow terminal or pipe must not slow requests down.
-const QUEUED_LINES: usize = 128_000;
+/// a slow terminal or pipe must not slow requests down. Each queued line holds its own
+/// allocation, so the queue's bound is also a bound on the memory a stalled reader can cost:
+/// 16,384 lines is a few megabytes, and several seconds of logging at full speed.
+const QUEUED_LINES: usize = 16_384;
 
 /// The writer thread gathers the lines queued while it was busy into one write of up to this
 /// many bytes, and writes as soon as the queue is empty. Stdout alone would make one system
