@@ -62,7 +62,8 @@ openapi:
 	@$(CARGO) run --quiet --bin ecommerce-api -- openapi
 
 ## The release binary beside its references (a minimal actix-web handler, pgbench) in one run,
-## both backends, 16/64/256 connections, medians of 3 runs of 10 s: target/bench/report.md.
+## both backends, 16/64/256 connections, medians of 3 runs of 10 s, then order listings with
+## 1,000,000 orders stored (bench/listings.sh): target/bench/report.md.
 ## bench-quick: 64 connections, one run of 5 s each (under 3 minutes). Installs wrk if missing.
 BENCH_URL ?= postgres://postgres@127.0.0.1:5432
 bench-build:

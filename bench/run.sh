@@ -6,7 +6,8 @@
 #
 # Absolute figures on a shared machine move between runs: compare only ratios within one report.
 #
-#   BENCH_MODE=full   16/64/256 connections, median of 3 runs of 10 s (default)
+#   BENCH_MODE=full   16/64/256 connections, median of 3 runs of 10 s (default), then the
+#                     order listings with 1,000,000 orders stored (bench/listings.sh)
 #   BENCH_MODE=quick  64 connections, 1 run of 5 s (under 3 minutes)
 #   BENCH_PG          PostgreSQL server, default postgres://postgres@127.0.0.1:5432 (the bench
 #                     makes a database of its own there and drops it)
@@ -217,4 +218,19 @@ pgbench_run "1 unit of product 1 as one statement" bench/pgbench/order_one_produ
   echo
   echo "errors: non-2xx answers plus socket errors over the runs of the row. pgbench rows: transactions/s."
 } >"$REPORT"
+
+# Full mode: what a listing of orders costs with 1,000,000 of them stored (bench/listings.sh,
+# a database of its own, seeded, measured and dropped), appended to the report.
+if [ "$MODE" = full ]; then
+  listings=$(DATABASE_URL="$PG/postgres?sslmode=disable" bash bench/listings.sh "$BIN")
+  printf '%s\n' "$listings"
+  {
+    echo
+    echo "GET /orders?per_page=50 with 1,000,000 orders stored (PostgreSQL; one connection, 10 s per URL):"
+    echo
+    echo '```'
+    printf '%s\n' "$listings"
+    echo '```'
+  } >>"$REPORT"
+fi
 echo "bench: report written to $REPORT"

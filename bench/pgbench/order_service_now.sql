@@ -1,5 +1,5 @@
 -- The order as the PostgreSQL adapter sends it now: one statement, its own transaction, calling
--- the function that checks, prices and writes the order (migration 2026-12-04-000001). Three
+-- the function that checks, prices and writes the order (migration 2026-12-04-000002). Three
 -- distinct products, one unit each.
 \set a random(1, 333)
 \set b random(334, 666)
