@@ -288,7 +288,7 @@ pub async fn list_products(req: HttpRequest, state: web::Data<AppState>) -> Resu
         Some(QueryValue::Invalid(_)) => return Err(ApiError::invalid_field("in_stock", "must be true or false")),
     };
     let filter = ProductFilter { for_sale_only: true, in_stock_only: in_stock, ..Default::default() };
-    let page = state.catalogue.list(filter, paging.request()).await?;
+    let page = state.catalogue.list_shared(filter, paging.request()).await?;
     let mut response = HttpResponse::Ok();
     let extra: &[(&str, &str)] = if in_stock { &[("in_stock", "true")] } else { &[] };
     let last_id = page.items.last().map(|p| p.id.get());
@@ -328,7 +328,7 @@ pub async fn create_product(
     )
 )]
 pub async fn get_product(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let product = state.catalogue.get(product_id(&id)?).await?;
+    let product = state.catalogue.get_shared(product_id(&id)?).await?;
     Ok(product_response(&mut HttpResponse::Ok(), &product))
 }
 
