@@ -207,7 +207,9 @@ impl Shared {
         let cached = self.finds.get(&id);
         match cached.as_deref().and_then(update) {
             Some(updated) => self.finds.insert(id, Arc::new(updated)),
-            None => self.finds.invalidate(&id),
+            // Answers are stored under the stripe's lock, held here: none can have come since.
+            None if cached.is_some() => self.finds.invalidate(&id),
+            None => {}
         }
         (at, cached.is_some())
     }
