@@ -26,7 +26,7 @@
 //! commit and its announcement).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -37,16 +37,39 @@ use domain::ports::{OrderRepository, ProductRepository};
 use domain::product::{InventoryStatus, ManagerId, NewProduct, Product, ProductChanges, ProductFilter, Stock};
 use domain::status::OrderStatus;
 use domain::{Error, Page, PageRequest};
+use metrics::Counter;
 use moka::sync::Cache;
 
 /// Most products read again after one announcement; past that they are only dropped.
 const MAX_REFRESH: usize = 1000;
 
+/// How the cache answered a product query.
+#[derive(Debug, Clone, Copy)]
+enum Lookup {
+    /// From the cache.
+    Hit,
+    /// Read from the store, and kept.
+    Miss,
+    /// Read from the store while the change feed is down.
+    Bypass,
+}
+
 /// Counts one product query by how the cache answered it (`product_cache_lookups_total`): `hit`,
-/// `miss` (read from the store), or `bypass` (the change feed is down). The hit ratio is
-/// `hit / (hit + miss + bypass)`.
-fn lookup(result: &'static str) {
-    metrics::counter!("product_cache_lookups_total", "result" => result).increment(1);
+/// `miss` or `bypass`. The hit ratio is `hit / (hit + miss + bypass)`.
+///
+/// The handles are kept once registered: finding a series in the registry means building its
+/// labels and hashing them, which cost more than the count. They are registered at the first
+/// lookup, which a server makes while serving, after its recorder is installed.
+fn lookup(result: Lookup) {
+    static HIT: OnceLock<Counter> = OnceLock::new();
+    static MISS: OnceLock<Counter> = OnceLock::new();
+    static BYPASS: OnceLock<Counter> = OnceLock::new();
+    let (cell, label) = match result {
+        Lookup::Hit => (&HIT, "hit"),
+        Lookup::Miss => (&MISS, "miss"),
+        Lookup::Bypass => (&BYPASS, "bypass"),
+    };
+    cell.get_or_init(|| metrics::counter!("product_cache_lookups_total", "result" => label)).increment(1);
 }
 
 /// Products share change stamps by `id % STRIPES`: a change of one also stops a read of another
@@ -65,7 +88,8 @@ struct Stripe {
 /// A cached product (or its absence).
 #[derive(Debug, Clone)]
 struct Found {
-    product: Option<Product>,
+    /// Shared with the readers it was served to.
+    product: Option<Arc<Product>>,
     /// The tick the read of the store started at.
     read_from: u64,
     /// The tick at which the answer was stored: the read ended before any order that starts
@@ -78,7 +102,8 @@ struct Found {
 /// A cached listing.
 #[derive(Debug)]
 struct Listed {
-    page: Page<Product>,
+    /// Shared with the readers it was served to.
+    page: Arc<Page<Product>>,
     read_from: u64,
     born: Instant,
     /// Whether stock decides which products the filter lets through.
@@ -146,14 +171,19 @@ impl Shared {
 
     fn listed_is_current(&self, listed: &Listed) -> bool {
         let read_from = listed.read_from;
+        // Every change stamps its stripe with a tick of the clock: when the clock has not moved
+        // since the read, no stripe can be stamped later, and the listing's products need no
+        // look.
+        let unchanged = || self.now() <= read_from;
         self.current(read_from, listed.born)
             && self.catalogue_changed.load(Ordering::SeqCst) <= read_from
             && (!listed.filters_on_stock || self.stock_changed.load(Ordering::SeqCst) <= read_from)
-            && listed.page.items.iter().all(|p| self.stripe(p.id).changed.load(Ordering::SeqCst) <= read_from)
+            && (unchanged()
+                || listed.page.items.iter().all(|p| self.stripe(p.id).changed.load(Ordering::SeqCst) <= read_from))
     }
 
     /// Stores what a read that started at `read_from` found, unless its product changed since.
-    fn store_found(&self, id: ProductId, product: Option<Product>, read_from: u64, born: Instant) {
+    fn store_found(&self, id: ProductId, product: Option<Arc<Product>>, read_from: u64, born: Instant) {
         let stripe = self.stripe(id);
         let _stored = stripe.lock.lock().unwrap_or_else(PoisonError::into_inner);
         if !self.synced()
@@ -177,7 +207,9 @@ impl Shared {
         let cached = self.finds.get(&id);
         match cached.as_deref().and_then(update) {
             Some(updated) => self.finds.insert(id, Arc::new(updated)),
-            None => self.finds.invalidate(&id),
+            // Answers are stored under the stripe's lock, held here: none can have come since.
+            None if cached.is_some() => self.finds.invalidate(&id),
+            None => {}
         }
         (at, cached.is_some())
     }
@@ -238,7 +270,7 @@ impl Shared {
                 if let Ok(products) = shared.products.find_many(&ids).await {
                     metrics::counter!("product_cache_refreshed_total").increment(products.len() as u64);
                     for product in products {
-                        shared.store_found(product.id, Some(product), read_from, born);
+                        shared.store_found(product.id, Some(Arc::new(product)), read_from, born);
                     }
                 }
             }
@@ -258,10 +290,10 @@ impl Shared {
                 // differs means a change not heard of yet.
                 let product = found.product.as_ref().filter(|p| p.price == line.unit_price && !p.discontinued)?;
                 let left = product.stock.get().checked_sub(line.quantity.get())?;
-                let mut product = product.clone();
+                let mut product = Product::clone(product);
                 product.stock = Stock::new(i64::from(left)).ok()?;
                 Some(Found {
-                    product: Some(product),
+                    product: Some(Arc::new(product)),
                     read_from: found.read_from,
                     stored_at: found.stored_at,
                     born: found.born,
@@ -399,20 +431,28 @@ impl ProductRepository for CachedStore {
     }
 
     async fn find(&self, id: ProductId) -> Result<Option<Product>, Error> {
+        if !self.shared().synced() {
+            lookup(Lookup::Bypass);
+            return self.products.find(id).await;
+        }
+        Ok(self.find_shared(id).await?.map(Arc::unwrap_or_clone))
+    }
+
+    async fn find_shared(&self, id: ProductId) -> Result<Option<Arc<Product>>, Error> {
         let shared = self.shared();
         if !shared.synced() {
-            lookup("bypass");
-            return self.products.find(id).await;
+            lookup(Lookup::Bypass);
+            return self.products.find_shared(id).await;
         }
         if let Some(found) = shared.finds.get(&id)
             && shared.found_is_current(&found)
         {
-            lookup("hit");
+            lookup(Lookup::Hit);
             return Ok(found.product.clone());
         }
-        lookup("miss");
+        lookup(Lookup::Miss);
         let (read_from, born) = (shared.now(), Instant::now());
-        let product = self.products.find(id).await?;
+        let product = self.products.find_shared(id).await?;
         shared.store_found(id, product.clone(), read_from, born);
         Ok(product)
     }
@@ -422,24 +462,32 @@ impl ProductRepository for CachedStore {
     }
 
     async fn list(&self, filter: ProductFilter, page: PageRequest) -> Result<Page<Product>, Error> {
+        if !self.shared().synced() {
+            lookup(Lookup::Bypass);
+            return self.products.list(filter, page).await;
+        }
+        Ok(Arc::unwrap_or_clone(self.list_shared(filter, page).await?))
+    }
+
+    async fn list_shared(&self, filter: ProductFilter, page: PageRequest) -> Result<Arc<Page<Product>>, Error> {
         let shared = self.shared();
         if !shared.synced() {
-            lookup("bypass");
-            return self.products.list(filter, page).await;
+            lookup(Lookup::Bypass);
+            return self.products.list_shared(filter, page).await;
         }
         let key = (filter, page);
         if let Some(listed) = shared.listings.get(&key)
             && shared.listed_is_current(&listed)
         {
-            lookup("hit");
-            return Ok(listed.page.clone());
+            lookup(Lookup::Hit);
+            return Ok(Arc::clone(&listed.page));
         }
-        lookup("miss");
+        lookup(Lookup::Miss);
         let (read_from, born) = (shared.now(), Instant::now());
-        let found = self.products.list(key.0.clone(), page).await?;
+        let found = self.products.list_shared(key.0.clone(), page).await?;
         // A listing is checked against the changes of its products when served, not stored: one
         // stored after such a change is never served.
-        let listed = Listed { page: found.clone(), read_from, born, filters_on_stock: filters_on_stock(&key.0) };
+        let listed = Listed { page: Arc::clone(&found), read_from, born, filters_on_stock: filters_on_stock(&key.0) };
         if shared.synced() && shared.listed_is_current(&listed) {
             shared.listings.insert(key, Arc::new(listed));
         }
@@ -665,6 +713,23 @@ mod tests {
         assert_eq!(stock_of(&cache, id).await, 5, "served from the cache");
         cache.control().invalidate();
         assert_eq!(stock_of(&cache, id).await, 1);
+    }
+
+    #[tokio::test]
+    async fn a_hit_shares_the_cached_answer_until_a_write_replaces_it() {
+        let inner = MemoryStore::new();
+        let cache = cached(&inner, true);
+        let id = cache.create(new_product("Mug")).await.unwrap().id;
+        let first = cache.find_shared(id).await.unwrap().unwrap();
+        assert!(Arc::ptr_eq(&first, &cache.find_shared(id).await.unwrap().unwrap()));
+        let all = || cache.list_shared(ProductFilter::default(), PageRequest::ALL);
+        let page = all().await.unwrap();
+        assert!(Arc::ptr_eq(&page, &all().await.unwrap()));
+
+        cache.update(id, stock(2)).await.unwrap();
+        assert_eq!(cache.find_shared(id).await.unwrap().unwrap().stock.get(), 2);
+        assert_eq!(all().await.unwrap().items[0].stock.get(), 2);
+        assert_eq!((first.stock.get(), page.items[0].stock.get()), (5, 5), "what was handed out stays as it was");
     }
 
     #[tokio::test]

@@ -54,6 +54,11 @@ impl JsonWriter {
         self.buf.extend_from_slice(text.as_bytes());
     }
 
+    /// Appends bytes that are already JSON: a text written before.
+    pub fn raw_bytes(&mut self, text: &[u8]) {
+        self.buf.extend_from_slice(text);
+    }
+
     /// Appends a JSON string: quoted, with `"`, `\` and control characters escaped as
     /// `serde_json` escapes them (short forms where JSON has one, else `\u00xx`).
     pub fn string(&mut self, text: &str) {
@@ -176,8 +181,13 @@ pub fn to_bytes<T: WriteJson + ?Sized>(value: &T) -> Bytes {
 /// Finishes `response` with `value` as its JSON body, as [`HttpResponseBuilder::json`] would:
 /// `Content-Type: application/json` and the bytes `serde_json` writes.
 pub fn respond<T: WriteJson + ?Sized>(response: &mut HttpResponseBuilder, value: &T) -> HttpResponse {
+    respond_with(response, to_bytes(value))
+}
+
+/// Finishes `response` with a JSON text written before as its body, as [`respond`] does.
+pub fn respond_with(response: &mut HttpResponseBuilder, body: Bytes) -> HttpResponse {
     response.insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")));
-    response.body(to_bytes(value))
+    response.body(body)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! links costs the same however deep.
 
 use actix_web::HttpResponseBuilder;
-use actix_web::http::header::HeaderValue;
+use actix_web::http::header::{HeaderName, HeaderValue};
 use domain::PageRequest;
 use domain::ids::MAX_ID;
 use serde::Deserialize;
@@ -126,6 +126,18 @@ impl Paging {
         path: &str,
         extra: &[(&str, &str)],
     ) {
+        self.headers(total, more, last_id, path, extra).write_to(response);
+    }
+
+    /// The headers [`Self::write_headers`] adds, to add now or keep.
+    pub fn headers(
+        self,
+        total: u64,
+        more: bool,
+        last_id: Option<i64>,
+        path: &str,
+        extra: &[(&str, &str)],
+    ) -> ListingHeaders {
         let size = u64::from(self.size);
         let size_key = if self.by_limit { "limit" } else { "per_page" };
         let last = total.saturating_sub(1) / size * size;
@@ -153,9 +165,25 @@ impl Paging {
             links.push("after", last_id, "next");
         }
         at(&mut links, last, "last");
-        response.insert_header(("X-Total-Count", HeaderValue::from(total)));
-        if let Ok(value) = HeaderValue::try_from(links.text) {
-            response.insert_header((actix_web::http::header::LINK, value));
+        ListingHeaders { total: HeaderValue::from(total), link: HeaderValue::try_from(links.text).ok() }
+    }
+}
+
+const X_TOTAL_COUNT: HeaderName = HeaderName::from_static("x-total-count");
+
+/// The `X-Total-Count` and `Link` headers of a listing response.
+#[derive(Debug, Clone)]
+pub struct ListingHeaders {
+    total: HeaderValue,
+    link: Option<HeaderValue>,
+}
+
+impl ListingHeaders {
+    /// Adds them to a response.
+    pub fn write_to(&self, response: &mut HttpResponseBuilder) {
+        response.insert_header((X_TOTAL_COUNT, self.total.clone()));
+        if let Some(link) = &self.link {
+            response.insert_header((actix_web::http::header::LINK, link.clone()));
         }
     }
 }

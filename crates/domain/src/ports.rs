@@ -4,6 +4,8 @@
 //! Every method may also fail with [`Error::Unavailable`] when the storage cannot be reached in
 //! time, and [`Error::Unexpected`] for anything else that is not the caller's fault.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -45,6 +47,24 @@ pub trait ProductRepository: Send + Sync + 'static {
     /// # Errors
     /// Only the storage failures common to every port.
     async fn list(&self, filter: ProductFilter, page: PageRequest) -> Result<Page<Product>, Error>;
+
+    /// What [`Self::find`] returns, shared: a store that keeps its answers (a cache) hands out
+    /// the one it holds instead of a copy. By default the answer of `find`, wrapped.
+    ///
+    /// # Errors
+    /// Only the storage failures common to every port.
+    async fn find_shared(&self, id: ProductId) -> Result<Option<Arc<Product>>, Error> {
+        Ok(self.find(id).await?.map(Arc::new))
+    }
+
+    /// What [`Self::list`] returns, shared, as [`Self::find_shared`] is to `find`. By default the
+    /// answer of `list`, wrapped.
+    ///
+    /// # Errors
+    /// Only the storage failures common to every port.
+    async fn list_shared(&self, filter: ProductFilter, page: PageRequest) -> Result<Arc<Page<Product>>, Error> {
+        Ok(Arc::new(self.list(filter, page).await?))
+    }
 
     /// Applies `changes` to a product and returns it as stored.
     ///

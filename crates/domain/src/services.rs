@@ -48,12 +48,30 @@ impl Catalogue {
         self.products.find(id).await?.ok_or(Error::ProductNotFound(id))
     }
 
+    /// One product, discontinued or not, shared with the store's cache when it has one: for
+    /// reads that only show it.
+    ///
+    /// # Errors
+    /// [`Error::ProductNotFound`] when there is none.
+    pub async fn get_shared(&self, id: ProductId) -> Result<Arc<Product>, Error> {
+        self.products.find_shared(id).await?.ok_or(Error::ProductNotFound(id))
+    }
+
     /// Products matching `filter`, by id.
     ///
     /// # Errors
     /// Storage failures only.
     pub async fn list(&self, filter: ProductFilter, page: PageRequest) -> Result<Page<Product>, Error> {
         self.products.list(filter, page).await
+    }
+
+    /// Products matching `filter`, by id, shared with the store's cache when it has one: for
+    /// reads that only show them.
+    ///
+    /// # Errors
+    /// Storage failures only.
+    pub async fn list_shared(&self, filter: ProductFilter, page: PageRequest) -> Result<Arc<Page<Product>>, Error> {
+        self.products.list_shared(filter, page).await
     }
 
     /// Changes some fields of a product.

@@ -197,8 +197,9 @@ pub(crate) fn requested_lines(
         .into_iter()
         .enumerate()
         .filter_map(|(i, (product, quantity))| {
+            // The field paths are written only for an error: most lines have none.
             let product_id = product.map_err(|m| errors.add(format!("products[{i}].product_id"), m)).ok();
-            let quantity = errors.check(format!("products[{i}].quantity"), Quantity::new(quantity));
+            let quantity = Quantity::new(quantity).map_err(|e| errors.add(format!("products[{i}].quantity"), e.0)).ok();
             Some(RequestedLine { product_id: product_id?, quantity: quantity? })
         })
         .collect()

@@ -2,9 +2,12 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use actix_web::http::header::LOCATION;
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use domain::Page;
 use domain::ids::ProductId;
 use domain::product::{Description, NewProduct, Product, ProductChanges, ProductFilter, ProductName, Stock};
 use serde::{Deserialize, Serialize};
@@ -14,27 +17,32 @@ use crate::errors::{ApiError, ErrorBody, FieldErrors, method_not_allowed};
 use crate::extract::{Flag, JsonBody, QueryValue, path_id, query};
 use crate::json::{self, JsonWriter, WriteJson};
 use crate::money::{MoneyJson, parse_price};
-use crate::pagination::{PageQuery, Paging};
+use crate::pagination::{ListingHeaders, PageQuery, Paging};
 use crate::state::AppState;
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    // One scope: its prefix is a plain comparison, and what is left of the path (`/{id}`) is
+    // matched by a shorter pattern than the full one.
     cfg.service(
-        web::resource("/products")
-            .route(web::get().to(list_products))
-            .route(web::post().to(create_product))
-            .default_service(method_not_allowed("GET, HEAD, POST")),
-    )
-    .service(
-        web::resource("/products/{id}")
-            .route(web::get().to(get_product))
-            .route(web::patch().to(update_product))
-            .route(web::delete().to(delete_product))
-            .default_service(method_not_allowed("GET, HEAD, PATCH, DELETE")),
-    )
-    .service(
-        web::resource("/products/{id}/quantity")
-            .route(web::put().to(set_quantity))
-            .default_service(method_not_allowed("PUT")),
+        web::scope("/products")
+            .service(
+                web::resource("")
+                    .route(web::get().to(list_products))
+                    .route(web::post().to(create_product))
+                    .default_service(method_not_allowed("GET, HEAD, POST")),
+            )
+            .service(
+                web::resource("/{id}")
+                    .route(web::get().to(get_product))
+                    .route(web::patch().to(update_product))
+                    .route(web::delete().to(delete_product))
+                    .default_service(method_not_allowed("GET, HEAD, PATCH, DELETE")),
+            )
+            .service(
+                web::resource("/{id}/quantity")
+                    .route(web::put().to(set_quantity))
+                    .default_service(method_not_allowed("PUT")),
+            ),
     );
 }
 
@@ -89,25 +97,12 @@ impl WriteJson for ProductResponse<'_> {
     }
 }
 
-/// A product as the storefront writes it, through the worker's memory of products written.
-struct StorefrontProduct<'a>(&'a Product);
-
-impl WriteJson for StorefrontProduct<'_> {
-    fn size_hint(&self) -> usize {
-        ProductResponse::from(self.0).size_hint()
-    }
-
-    fn write_json(&self, out: &mut JsonWriter) {
-        WRITTEN.with_borrow_mut(|written| written.write(out, self.0));
-    }
-}
-
 /// Products as the storefront lists them.
 struct StorefrontProducts<'a>(&'a [Product]);
 
 impl WriteJson for StorefrontProducts<'_> {
     fn size_hint(&self) -> usize {
-        self.0.iter().map(|p| StorefrontProduct(p).size_hint() + 1).sum::<usize>() + 2
+        self.0.iter().map(|p| ProductResponse::from(p).size_hint() + 1).sum::<usize>() + 2
     }
 
     fn write_json(&self, out: &mut JsonWriter) {
@@ -127,15 +122,110 @@ impl WriteJson for StorefrontProducts<'_> {
 thread_local! {
     /// The JSON of the products this worker thread wrote lately, with the product each was
     /// written from. Listings write the same products over and over; a product that shows the
-    /// same fields as the one a text was written from has that text, so it is copied instead of
-    /// written again. Any change, a stock level included, makes it differ and its text be written
-    /// anew.
+    /// same fields as the one a text was written from has that text, so it is copied (into a
+    /// listing) or shared (as the body of `GET /products/{id}`) instead of written again. Any
+    /// change, a stock level included, makes it differ and its text be written anew.
     static WRITTEN: RefCell<Written> = RefCell::default();
+
+    /// The listings this worker thread answered lately: the page each was written from, how it
+    /// was asked for, and its headers and body. A page the product cache hands out is shared, and
+    /// its text cannot change: while this memory holds the page, no other page can take its
+    /// address, so the same pointer is the same page, and with the same paging the same response.
+    static LISTED: RefCell<Vec<Listed>> = const { RefCell::new(Vec::new()) };
+
+    /// The listing query strings this worker thread read lately, with what each asked for.
+    static QUERIES: RefCell<Vec<(Box<str>, ListingQuery)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Listings, and query strings, remembered per worker thread: the most recent ones.
+const LISTINGS_REMEMBERED: usize = 8;
+/// The longest listing body remembered.
+const LARGEST_LISTING_REMEMBERED: usize = 256 * 1024;
+/// The longest query string remembered.
+const LONGEST_QUERY_REMEMBERED: usize = 256;
+
+/// What a listing's query string asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ListingQuery {
+    paging: Paging,
+    in_stock: bool,
+}
+
+impl ListingQuery {
+    /// Reads a query string, or remembers what the same string asked for last time.
+    fn read(req: &HttpRequest) -> Result<Self, ApiError> {
+        let text = req.query_string();
+        let remembered =
+            QUERIES.with_borrow(|queries| queries.iter().find(|(seen, _)| **seen == *text).map(|(_, query)| *query));
+        if let Some(query) = remembered {
+            return Ok(query);
+        }
+        let paging = Paging::from_query(&query(req)?)?;
+        let in_stock = match query::<ProductFilterQuery>(req)?.in_stock {
+            None => false,
+            Some(QueryValue::Valid(Flag(flag))) => flag,
+            Some(QueryValue::Invalid(_)) => return Err(ApiError::invalid_field("in_stock", "must be true or false")),
+        };
+        let query = Self { paging, in_stock };
+        if text.len() <= LONGEST_QUERY_REMEMBERED {
+            QUERIES.with_borrow_mut(|queries| {
+                if queries.len() >= LISTINGS_REMEMBERED {
+                    queries.remove(0);
+                }
+                queries.push((text.into(), query));
+            });
+        }
+        Ok(query)
+    }
+}
+
+/// A listing response as it was sent.
+struct Listed {
+    page: Arc<Page<Product>>,
+    query: ListingQuery,
+    headers: ListingHeaders,
+    body: Bytes,
+}
+
+/// The headers and body of the response listing `page` as `query` asked: those sent last time for
+/// this very page and query, or written now.
+fn listing_response(page: &Arc<Page<Product>>, query: ListingQuery) -> (ListingHeaders, Bytes) {
+    let (headers, body) = LISTED.with_borrow(|listed| {
+        let mut same_page = listed.iter().filter(|seen| Arc::ptr_eq(&seen.page, page));
+        match same_page.clone().find(|seen| seen.query == query) {
+            Some(seen) => (Some(seen.headers.clone()), Some(seen.body.clone())),
+            None => (None, same_page.next().map(|seen| seen.body.clone())),
+        }
+    });
+    if let (Some(headers), Some(body)) = (&headers, &body) {
+        return (headers.clone(), body.clone());
+    }
+    let headers = headers.unwrap_or_else(|| {
+        let extra: &[(&str, &str)] = if query.in_stock { &[("in_stock", "true")] } else { &[] };
+        let last_id = page.items.last().map(|p| p.id.get());
+        query.paging.headers(page.total, page.more, last_id, "/products", extra)
+    });
+    let body = body.unwrap_or_else(|| json::to_bytes(&StorefrontProducts(&page.items)));
+    // A page held by nobody else (read past the cache) is never seen again.
+    if Arc::strong_count(page) > 1 && body.len() <= LARGEST_LISTING_REMEMBERED {
+        LISTED.with_borrow_mut(|listed| {
+            if listed.len() >= LISTINGS_REMEMBERED {
+                listed.remove(0);
+            }
+            listed.push(Listed { page: Arc::clone(page), query, headers: headers.clone(), body: body.clone() });
+        });
+    }
+    (headers, body)
+}
+
+/// The JSON of one product, shared with the worker's memory of products written.
+fn product_json(product: &Product) -> Bytes {
+    WRITTEN.with_borrow_mut(|written| written.text(product))
 }
 
 /// By id; foldhash (randomly seeded) rather than SipHash, which cost more than the copy it saves.
 #[derive(Default)]
-struct Written(HashMap<ProductId, (Product, Box<str>), foldhash::fast::RandomState>);
+struct Written(HashMap<ProductId, (Product, Bytes), foldhash::fast::RandomState>);
 
 /// Whether two products show the same JSON. Names and descriptions are shared text: the same
 /// text is mostly the same pointer.
@@ -152,25 +242,42 @@ impl Written {
     /// Products remembered at most; past that the memory starts again.
     const CAPACITY: usize = 10_000;
 
+    fn remembered(&self, product: &Product) -> Option<&Bytes> {
+        self.0.get(&product.id).filter(|(seen, _)| shows_the_same(seen, product)).map(|(_, text)| text)
+    }
+
+    fn remember(&mut self, product: &Product, text: Bytes) {
+        if self.0.len() >= Self::CAPACITY {
+            self.0.clear();
+        }
+        self.0.insert(product.id, (product.clone(), text));
+    }
+
+    /// Appends the product's JSON.
     fn write(&mut self, out: &mut JsonWriter, product: &Product) {
-        if let Some((seen, text)) = self.0.get(&product.id)
-            && shows_the_same(seen, product)
-        {
-            out.raw(text);
+        if let Some(text) = self.remembered(product) {
+            out.raw_bytes(text);
             return;
         }
         let start = out.len();
         ProductResponse::from(product).write_json(out);
-        if self.0.len() >= Self::CAPACITY {
-            self.0.clear();
+        self.remember(product, Bytes::copy_from_slice(out.written_since(start).as_bytes()));
+    }
+
+    /// The product's JSON, shared.
+    fn text(&mut self, product: &Product) -> Bytes {
+        if let Some(text) = self.remembered(product) {
+            return text.clone();
         }
-        self.0.insert(product.id, (product.clone(), out.written_since(start).into()));
+        let text = json::to_bytes(&ProductResponse::from(product));
+        self.remember(product, text.clone());
+        text
     }
 }
 
 /// A 200 (or other `response`) with one product as its body.
 fn product_response(response: &mut HttpResponseBuilder, product: &Product) -> HttpResponse {
-    json::respond(response, &StorefrontProduct(product))
+    json::respond_with(response, product_json(product))
 }
 
 /// A product to add.
@@ -281,19 +388,13 @@ pub(crate) fn product_id(segment: &str) -> Result<ProductId, ApiError> {
     )
 )]
 pub async fn list_products(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let paging = Paging::from_query(&query(&req)?)?;
-    let in_stock = match query::<ProductFilterQuery>(&req)?.in_stock {
-        None => false,
-        Some(QueryValue::Valid(Flag(flag))) => flag,
-        Some(QueryValue::Invalid(_)) => return Err(ApiError::invalid_field("in_stock", "must be true or false")),
-    };
-    let filter = ProductFilter { for_sale_only: true, in_stock_only: in_stock, ..Default::default() };
-    let page = state.catalogue.list(filter, paging.request()).await?;
+    let query = ListingQuery::read(&req)?;
+    let filter = ProductFilter { for_sale_only: true, in_stock_only: query.in_stock, ..Default::default() };
+    let page = state.catalogue.list_shared(filter, query.paging.request()).await?;
+    let (headers, body) = listing_response(&page, query);
     let mut response = HttpResponse::Ok();
-    let extra: &[(&str, &str)] = if in_stock { &[("in_stock", "true")] } else { &[] };
-    let last_id = page.items.last().map(|p| p.id.get());
-    paging.write_headers(&mut response, page.total, page.more, last_id, "/products", extra);
-    Ok(json::respond(&mut response, &StorefrontProducts(&page.items)))
+    headers.write_to(&mut response);
+    Ok(json::respond_with(&mut response, body))
 }
 
 /// Adds a product.
@@ -328,7 +429,7 @@ pub async fn create_product(
     )
 )]
 pub async fn get_product(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let product = state.catalogue.get(product_id(&id)?).await?;
+    let product = state.catalogue.get_shared(product_id(&id)?).await?;
     Ok(product_response(&mut HttpResponse::Ok(), &product))
 }
 
@@ -449,13 +550,61 @@ mod tests {
             change.apply_to(&mut products[0]);
             assert_eq!(json::to_bytes(&StorefrontProducts(&products)), reference(&products));
             let alone = serde_json::to_vec(&ProductResponse::from(&products[0])).unwrap();
-            assert_eq!(json::to_bytes(&StorefrontProduct(&products[0])), alone);
+            assert_eq!(product_json(&products[0]), alone);
         }
         // Another product under a remembered id (another store in the same process).
         let other = product("Other", "", 5, 1);
-        assert_eq!(
-            json::to_bytes(&StorefrontProduct(&other)),
-            serde_json::to_vec(&ProductResponse::from(&other)).unwrap()
-        );
+        assert_eq!(product_json(&other), serde_json::to_vec(&ProductResponse::from(&other)).unwrap());
+    }
+
+    #[test]
+    fn a_shared_page_is_written_once_and_its_body_sent_again() {
+        let reference = |page: &Page<Product>| {
+            serde_json::to_vec(&page.items.iter().map(ProductResponse::from).collect::<Vec<_>>()).unwrap()
+        };
+        let mut page = Page { items: vec![product("Coffee", "Single-origin", 1599, 100)], total: 1, more: false };
+        let listing_json = |page: &Arc<Page<Product>>| listing_response(page, query("")).1;
+        let cached = Arc::new(page.clone());
+        let first = listing_json(&Arc::clone(&cached));
+        assert_eq!(first, reference(&cached));
+        let again = listing_json(&cached);
+        assert_eq!(again.as_ptr(), first.as_ptr(), "the remembered body, not a copy");
+
+        // Another page, with the same products changed, is written as it is.
+        page.items[0].stock = Stock::new(7).unwrap();
+        let changed = Arc::new(page.clone());
+        let held = Arc::clone(&changed);
+        assert_eq!(listing_json(&held), reference(&changed));
+
+        // A page nobody else holds is not remembered: it cannot be served again.
+        let alone = Arc::new(page);
+        assert_eq!(listing_json(&alone), reference(&alone));
+        assert!(LISTED.with_borrow(|listed| !listed.iter().any(|seen| Arc::ptr_eq(&seen.page, &alone))));
+    }
+
+    fn query(text: &str) -> ListingQuery {
+        let req = actix_web::test::TestRequest::with_uri(&format!("/products?{text}")).to_http_request();
+        ListingQuery::read(&req).unwrap()
+    }
+
+    #[test]
+    fn the_same_page_asked_for_otherwise_has_its_own_headers() {
+        let page = Arc::new(Page { items: vec![product("Coffee", "", 1599, 100)], total: 30, more: true });
+        let _cached = Arc::clone(&page);
+        let headers = |text: &str| {
+            let mut response = HttpResponse::Ok();
+            listing_response(&page, query(text)).0.write_to(&mut response);
+            let response = response.finish();
+            let link = response.headers().get("link").unwrap().to_str().unwrap().to_owned();
+            (response.headers().get("x-total-count").unwrap().to_str().unwrap().to_owned(), link)
+        };
+        let by_page = headers("per_page=10");
+        assert_eq!(headers("per_page=10"), by_page);
+        assert_eq!(by_page.0, "30");
+        let by_limit = headers("limit=10");
+        assert_ne!(by_limit.1, by_page.1);
+        assert!(by_limit.1.contains("limit=10"), "{by_limit:?}");
+        assert!(headers("per_page=10&in_stock=true").1.contains("in_stock=true"));
+        assert_eq!(query("per_page=10&in_stock=1"), query("per_page=10&in_stock=true"));
     }
 }

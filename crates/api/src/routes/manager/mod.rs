@@ -384,7 +384,7 @@ pub async fn list_inventory(req: HttpRequest, state: web::Data<AppState>) -> Res
     };
     let Some(manager) = manager.filter(|_| errors.is_empty()) else { return Err(ApiError::invalid(&errors).into()) };
     let filter = ProductFilter { manager_id: Some(manager), status, ..Default::default() };
-    let page = state.catalogue.list(filter, PageRequest::ALL).await?;
+    let page = state.catalogue.list_shared(filter, PageRequest::ALL).await?;
     Ok(json::respond(&mut HttpResponse::Ok(), &ItemsResponse::of(&page.items)))
 }
 
