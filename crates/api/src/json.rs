@@ -4,6 +4,11 @@
 //! what `serde_json` writes for the documented response types (`ProductResponse`,
 //! `OrderResponse`): the route modules' tests compare the two.
 
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
 use actix_web::web::Bytes;
 use actix_web::{HttpResponse, HttpResponseBuilder};
@@ -187,12 +192,61 @@ pub fn respond<T: WriteJson + ?Sized>(response: &mut HttpResponseBuilder, value:
 /// Finishes `response` with a JSON text written before as its body, as [`respond`] does.
 pub fn respond_with(response: &mut HttpResponseBuilder, body: Bytes) -> HttpResponse {
     response.insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")));
-    response.body(body)
+    if body.len() > SLICE_BYTES { response.body(Slices(body)) } else { response.body(body) }
+}
+
+/// The largest piece of a body handed to the HTTP layer at a time.
+///
+/// actix-web copies a body into the connection's write buffer, which keeps its capacity for the
+/// next response up to 128 KiB: every keep-alive connection that was once sent a large body (the
+/// 74 KB inventory of 1,000 products) went on holding that much. Handed over in slices, a body
+/// never grows the buffer much past the 32 KiB it fills before writing.
+const SLICE_BYTES: usize = 16 * 1024;
+
+/// A body handed over in slices of [`SLICE_BYTES`] (views of the same bytes, not copies), with its
+/// length announced up front: `Content-Length` as for any other body.
+struct Slices(Bytes);
+
+impl MessageBody for Slices {
+    type Error = Infallible;
+
+    fn size(&self) -> BodySize {
+        BodySize::Sized(self.0.len() as u64)
+    }
+
+    fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Bytes, Infallible>>> {
+        let rest = &mut self.get_mut().0;
+        if rest.is_empty() {
+            return Poll::Ready(None);
+        }
+        let slice = rest.split_to(rest.len().min(SLICE_BYTES));
+        Poll::Ready(Some(Ok(slice)))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[actix_web::test]
+    async fn a_large_body_goes_out_whole_with_its_length_in_slices() {
+        let text: Vec<u8> = (0..100_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut body = respond_with(&mut HttpResponse::Ok(), Bytes::from(text.clone())).into_body();
+        assert_eq!(body.size(), BodySize::Sized(100_000));
+        let mut sent = Vec::new();
+        let mut slices = 0;
+        while let Some(slice) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_next(cx)).await {
+            let slice = slice.unwrap();
+            assert!(slice.len() <= SLICE_BYTES);
+            sent.extend_from_slice(&slice);
+            slices += 1;
+        }
+        assert_eq!(sent, text);
+        assert_eq!(slices, 100_000usize.div_ceil(SLICE_BYTES));
+
+        let small = respond_with(&mut HttpResponse::Ok(), Bytes::from_static(b"{}")).into_body();
+        assert_eq!(small.try_into_bytes().ok(), Some(Bytes::from_static(b"{}")), "a small body goes as one piece");
+    }
 
     fn written(write: impl FnOnce(&mut JsonWriter)) -> String {
         let mut out = JsonWriter::default();
