@@ -165,6 +165,7 @@ impl Application {
                 .configure(routes::configure)
                 .configure(move |cfg| extra(cfg))
         })
+        .on_connect(send_without_delay)
         .shutdown_timeout(settings.server.shutdown_timeout_seconds)
         // SIGTERM/SIGINT are handled by `drain::stop_on_signal`, which drains first.
         .disable_signals()
@@ -195,5 +196,18 @@ impl Application {
             tracing::warn!(error = format!("{err:#}"), "the stock changes of the last orders were not announced");
         }
         served
+    }
+}
+
+/// Sets `TCP_NODELAY` on every accepted connection, so each write goes out at once. A body of
+/// more than one write (`json::respond_with` hands large ones over in slices) otherwise ends
+/// with a short segment that Nagle's algorithm holds until the client acknowledges the previous
+/// one, and clients delay that acknowledgement by up to 40 ms: measured, the 74 KB inventory
+/// took 44 ms at any load.
+fn send_without_delay(connection: &dyn std::any::Any, _: &mut actix_web::dev::Extensions) {
+    if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>()
+        && let Err(error) = tcp.set_nodelay(true)
+    {
+        tracing::debug!(%error, "TCP_NODELAY not set on a connection");
     }
 }
